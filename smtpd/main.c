@@ -1,0 +1,210 @@
+/* main.c - strictmxd: command line, start-up order (load, bind, drop
+ * privileges, open files, serve), signals, and an orderly exit.
+ *
+ *	strictmxd [-f FILE] [-d] [-n] [-v]
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "server.h"
+#include "conf.h"
+#include "table.h"
+#include "resolver.h"
+#include "sender.h"
+#include "cbv.h"
+#include "maildir.h"
+#include "stats.h"
+#include "notify.h"
+#include "log.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
+#define DEFAULT_CONF	SYSCONFDIR "/strictmx/strictmx.conf"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: strictmxd [-f FILE] [-d] [-n] [-v]\n");
+	exit(2);
+}
+
+/* main_drop_privileges - after binding, before opening any file: become
+ * `user`, and make sure there is no way back to root. */
+static int
+main_drop_privileges(const struct conf *conf)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0) {
+		if (conf->user != NULL)
+			log_info("not started as root: ignoring user %s",
+			    conf->user);
+		return 0;
+	}
+	if (conf->user == NULL) {
+		/* XXX issue 5 makes this fatal once every test and the dev
+		 * config run with an unprivileged user. */
+		log_warn("running as root: set `user` in %s", conf->path);
+		return 0;
+	}
+	if ((pw = getpwnam(conf->user)) == NULL) {
+		log_crit("user %s: no such user", conf->user);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		log_crit("user %s is root: refusing to run as root", conf->user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_crit("cannot become %s: %s", conf->user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1 || geteuid() == 0) {
+		log_crit("could regain root after dropping to %s", conf->user);
+		return -1;
+	}
+	log_info("running as %s (uid %u)", conf->user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)what;
+	if (sig == SIGHUP)
+		server_reload(srv);
+	else
+		server_stop(srv);
+}
+
+/* main_daemonize - without -d: detach from the terminal, as a classic
+ * daemon (the systemd unit runs with -d instead). */
+static int
+main_daemonize(void)
+{
+	int fd;
+
+	switch (fork()) {
+	case -1:
+		return -1;
+	case 0:
+		break;
+	default:
+		_exit(0);
+	}
+	if (setsid() == -1)
+		return -1;
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0), dup2(fd, 1), dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = DEFAULT_CONF;
+	struct event *sigs[4];
+	struct server srv;
+	int ch, foreground = 0, check = 0, verbose = 0, i;
+	static const int signo[4] = { SIGTERM, SIGINT, SIGHUP, 0 };
+
+	while ((ch = getopt(argc, argv, "f:dnv")) != -1) {
+		switch (ch) {
+		case 'f': path = optarg; break;
+		case 'd': foreground = 1; break;
+		case 'n': check = 1; break;
+		case 'v': verbose++; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init(1, verbose);
+
+	memset(&srv, 0, sizeof(srv));
+	TAILQ_INIT(&srv.sessions);
+	srv.conf_path = path;
+	if ((srv.rc = runconf_load(path, stderr)) == NULL) {
+		if (check)
+			return 1;
+		fprintf(stderr, "strictmxd: %s: configuration errors, not "
+		    "starting\n", path);
+		return 1;
+	}
+	if (check) {
+		printf("%s: ok (%zu recipients)\n", path,
+		    table_count(srv.rc->table));
+		runconf_unref(srv.rc);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (!foreground && main_daemonize() == -1) {
+		perror("strictmxd: daemonize");
+		return 1;
+	}
+	log_init(foreground, verbose);
+	if (evthread_use_pthreads() == -1 ||
+	    (srv.base = event_base_new()) == NULL) {
+		log_crit("cannot create the event loop");
+		return 1;
+	}
+	if (server_listen(&srv) == -1 ||
+	    main_drop_privileges(srv.rc->conf) == -1)
+		return 1;
+	if (maildir_worker_start(srv.base) == -1) {
+		log_crit("cannot start the delivery worker");
+		return 1;
+	}
+	/* A broken stats_db is logged by stats_open and mail still flows. */
+	stats_open(srv.base, srv.rc->conf->stats_db);
+	if (resolver_init(srv.base, srv.rc->conf) == -1)
+		log_warn("resolver: cannot start; DNS checks will tempfail");
+	sender_init(srv.base, srv.rc->conf);
+	cbv_init(srv.base, srv.rc->conf);
+	for (i = 0; signo[i] != 0; i++) {
+		sigs[i] = evsignal_new(srv.base, signo[i], main_signal_cb, &srv);
+		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1) {
+			log_crit("cannot install signal handlers");
+			return 1;
+		}
+	}
+	log_info("strictmx %s ready: %s, %zu recipients", PACKAGE_VERSION,
+	    path, table_count(srv.rc->table));
+	notify_send("READY=1");
+	event_base_dispatch(srv.base);
+
+	log_info("shutdown: stopped");
+	cbv_shutdown();
+	sender_shutdown();
+	resolver_shutdown();
+	maildir_worker_stop();
+	stats_close();
+	for (i = 0; signo[i] != 0; i++)
+		event_free(sigs[i]);
+	if (srv.stop_timer != NULL)
+		event_free(srv.stop_timer);
+	free(srv.listeners);
+	runconf_unref(srv.rc);
+	event_base_free(srv.base);
+	return 0;
+}

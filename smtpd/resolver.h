@@ -1,0 +1,65 @@
+/* resolver.h - asynchronous DNS on the event loop: udns, its socket as a
+ * read event and its timeouts as one timer. Nothing here ever blocks. */
+#ifndef RESOLVER_H
+#define RESOLVER_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "strictmx.h"
+
+struct event_base;
+struct conf;
+struct resolver_query;
+
+enum resolver_status {
+	RESOLVER_OK,		/* at least one record */
+	RESOLVER_NXDOMAIN,	/* the name does not exist */
+	RESOLVER_NODATA,	/* the name exists, no record of that type */
+	RESOLVER_TEMPFAIL,	/* timeout, SERVFAIL, malformed answer... */
+};
+
+#define RESOLVER_MAX_RR	32	/* records kept per answer */
+
+struct resolver_mx {
+	unsigned	pref;
+	char		name[SMTP_DOMAIN_MAX + 1];	/* "" for null MX "." */
+};
+
+struct resolver_result {
+	enum resolver_status	 status;
+	size_t			 n;
+	/* Exactly one array is used, by the query type. */
+	struct sockaddr_storage	 addr[RESOLVER_MAX_RR];	/* A, AAAA */
+	char			 name[RESOLVER_MAX_RR][SMTP_DOMAIN_MAX + 1];
+							/* PTR, TXT */
+	struct resolver_mx	 mx[RESOLVER_MAX_RR];	/* MX, by pref */
+};
+
+/* The callback runs on the loop once per query, never after
+ * resolver_cancel() and never from inside the submit call. The result is
+ * valid only during the callback. */
+typedef void resolver_fn(const struct resolver_result *, void *);
+
+int	resolver_init(struct event_base *, const struct conf *);
+int	resolver_reconfigure(const struct conf *);
+void	resolver_shutdown(void);
+struct resolver_query *resolver_a(const char *, resolver_fn *, void *);
+struct resolver_query *resolver_aaaa(const char *, resolver_fn *, void *);
+struct resolver_query *resolver_ptr(const struct sockaddr *, resolver_fn *,
+	    void *);
+struct resolver_query *resolver_mx(const char *, resolver_fn *, void *);
+struct resolver_query *resolver_txt(const char *, resolver_fn *, void *);
+void	resolver_cancel(struct resolver_query *);
+const char *resolver_status_text(enum resolver_status);
+
+/* Added by the resolver's owner (see resolver.c for the contracts).
+ * A submit function returns NULL only when the query could not even be
+ * started (resolver not running, unusable name, out of memory): no
+ * callback follows and the caller treats it as RESOLVER_TEMPFAIL. */
+struct sockaddr_storage;
+void	resolver_set_timeout(unsigned);		/* seconds, default 5 */
+int	resolver_parse_server(const char *, struct sockaddr_storage *);
+int	resolver_addr_equal(const struct sockaddr *, const struct sockaddr *);
+
+#endif

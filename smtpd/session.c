@@ -1,0 +1,499 @@
+/* session.c - the life of one SMTP session: greeting, reading lines in
+ * order, parking while a lookup runs, replying, timeouts and teardown.
+ *
+ *	session_new - accept one connection (NULL: refuse it, the server lives)
+ *	session_free - cancel everything the session owns, record it, free it
+ *	session_reply - append one reply line (or lines) in order
+ *	session_park, session_resume - stop and restart command processing
+ *	session_close - reply already queued; close when the output drained
+ *	session_shutdown - SIGTERM: 421 now, or after the DATA in progress
+ *	session_set_state - the one place the state changes
+ *	session_tx_free - drop the current transaction whole
+ *	session_log_refusal - the key=value line for every 4xx/5xx policy reply
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "session.h"
+#include "server.h"
+#include "command.h"
+#include "transfer.h"
+#include "conf.h"
+#include "cidr.h"
+#include "fcrdns.h"
+#include "maildir.h"
+#include "log.h"
+
+/* Pipelined input waiting while we are parked stops being read here, so a
+ * client cannot make us buffer without bound (RFC 2920 §3.1 lets us). */
+#define SESSION_READ_HIGH	(64 * 1024)
+
+/* A client that does not read our last reply is dropped after this. */
+#define SESSION_LINGER		10
+
+static const char *const session_state_name[SESSION_ST_LAST] = {
+	[SESSION_ST_GREET] = "greet",
+	[SESSION_ST_INIT] = "init",
+	[SESSION_ST_HELO] = "helo",
+	[SESSION_ST_MAIL] = "mail",
+	[SESSION_ST_RCPT] = "rcpt",
+	[SESSION_ST_DATA] = "data",
+};
+
+static void session_read_cb(struct bufferevent *, void *);
+static void session_write_cb(struct bufferevent *, void *);
+static void session_event_cb(struct bufferevent *, short, void *);
+static void session_timer_cb(evutil_socket_t, short, void *);
+static void session_ptr_cb(enum fcrdns_status, const char *, void *);
+static void session_greet(struct session *);
+
+static void
+session_arm(struct session *s, unsigned seconds)
+{
+	struct timeval tv = { (time_t)seconds, 0 };
+
+	evtimer_add(s->timer, &tv);
+}
+
+static double
+session_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* session_new - set up a session for an accepted socket. Allocation here
+ * must not exit the daemon: on failure the one client is refused. */
+struct session *
+session_new(struct server *srv, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	static unsigned seq;
+	const struct conf *conf = srv->rc->conf;
+	struct sockaddr_storage unmapped;
+	struct session *s;
+	socklen_t len;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->server = srv;
+	memcpy(&s->peer, sa, salen < sizeof(s->peer) ? salen : sizeof(s->peer));
+	len = sizeof(s->local);
+	if (getsockname(fd, (struct sockaddr *)&s->local, &len) == -1)
+		memset(&s->local, 0, sizeof(s->local));
+	cidr_sockaddr_unmap(sa, &unmapped);
+	if (unmapped.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&unmapped)->sin6_addr,
+		    s->peer_ip, sizeof(s->peer_ip));
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&unmapped)->sin_addr,
+		    s->peer_ip, sizeof(s->peer_ip));
+	snprintf(s->id, sizeof(s->id), "%08llX%04X",
+	    (unsigned long long)time(NULL) & 0xffffffffULL, ++seq & 0xffff);
+
+	s->bev = bufferevent_socket_new(srv->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	s->timer = evtimer_new(srv->base, session_timer_cb, s);
+	if (s->bev == NULL || s->timer == NULL) {
+		if (s->bev != NULL)
+			bufferevent_free(s->bev);
+		else
+			close(fd);
+		if (s->timer != NULL)
+			event_free(s->timer);
+		free(s);
+		return NULL;
+	}
+	s->rc = runconf_ref(srv->rc);
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_HIGH);
+	bufferevent_enable(s->bev, EV_WRITE);
+
+	strlcpy_compat(s->rec.id, s->id, sizeof(s->rec.id));
+	strlcpy_compat(s->rec.client_ip, s->peer_ip, sizeof(s->rec.client_ip));
+	strlcpy_compat(s->rec.helo_verdict, "none", sizeof(s->rec.helo_verdict));
+	s->rec.start = session_now();
+	log_info("session=%s connect client=%s", s->id, s->peer_ip);
+
+	/* The greeting waits for the PTR name (as Postfix smtpd does) so that
+	 * it can go into the Received header and the session record, and for
+	 * greet_delay. Only with a greet_delay is early talk an offence:
+	 * without one, input is simply not read before the greeting. */
+	s->state = SESSION_ST_GREET;
+	s->wait = SESSION_WAIT_GREET;
+	s->fcrdns = fcrdns_start((struct sockaddr *)&s->peer, session_ptr_cb, s);
+	if (s->fcrdns == NULL)
+		s->ptr_done = 1;
+	if (conf->greet_delay > 0) {
+		bufferevent_enable(s->bev, EV_READ);
+		session_arm(s, conf->greet_delay);
+	} else
+		s->greet_timer_done = 1;
+	if (s->ptr_done && s->greet_timer_done)
+		session_greet(s);
+	return s;
+}
+
+static void
+session_greet(struct session *s)
+{
+	const struct conf *conf = s->rc->conf;
+
+	s->state = SESSION_ST_INIT;
+	session_reply(s, "220 %s %s strictmx ready", conf->hostname,
+	    conf->advertise_rfc3821 ? "ESMTP-RFC3821" : "ESMTP");
+	s->wait = SESSION_WAIT_NONE;
+	session_resume(s);
+}
+
+static void
+session_ptr_cb(enum fcrdns_status status, const char *name, void *arg)
+{
+	struct session *s = arg;
+
+	s->fcrdns = NULL;
+	s->ptr_done = 1;
+	if (status == FCRDNS_OK)
+		strlcpy_compat(s->ptr, name, sizeof(s->ptr));
+	if (s->state == SESSION_ST_GREET && s->greet_timer_done && !s->hangup)
+		session_greet(s);
+}
+
+/* session_tx_free - forget the transaction: its recipients, its pending
+ * sender check, and an unfinished maildir file (removed, never delivered). */
+void
+session_tx_free(struct session *s)
+{
+	struct transaction *tx = s->tx;
+
+	if (tx == NULL)
+		return;
+	if (s->sender_check != NULL) {
+		sender_check_cancel(s->sender_check);
+		s->sender_check = NULL;
+	}
+	if (tx->msg != NULL) {
+		if (s->wait == SESSION_WAIT_COMMIT)
+			maildir_detach(tx->msg);
+		else
+			maildir_abort(tx->msg);
+	}
+	for (size_t i = 0; i < tx->nrcpts; i++)
+		free(tx->rcpts[i].maildir);
+	free(tx->rcpts);
+	free(tx->pending.maildir);
+	free(tx);
+	s->tx = NULL;
+}
+
+/* session_free - the only place a session dies. Every asynchronous
+ * operation is cancelled first, so no callback can reach freed memory. */
+void
+session_free(struct session *s)
+{
+	char helo[LOG_PRINTABLE_SIZE];
+
+	if (s == NULL)
+		return;
+	if (s->helo_check != NULL)
+		helo_check_cancel(s->helo_check);
+	if (s->fcrdns != NULL)
+		fcrdns_cancel(s->fcrdns);
+	if (s->tx != NULL && s->state == SESSION_ST_DATA && s->wait !=
+	    SESSION_WAIT_COMMIT && s->rec.ended[0] == '\0')
+		strlcpy_compat(s->rec.ended, "disconnect-in-data",
+		    sizeof(s->rec.ended));
+	session_tx_free(s);
+	event_free(s->timer);
+	bufferevent_free(s->bev);
+
+	if (s->rec.ended[0] == '\0')
+		strlcpy_compat(s->rec.ended, "disconnect", sizeof(s->rec.ended));
+	s->rec.end = session_now();
+	strlcpy_compat(s->rec.ptr, s->ptr, sizeof(s->rec.ptr));
+	strlcpy_compat(s->rec.helo, s->helo, sizeof(s->rec.helo));
+	stats_add_session(&s->rec);
+	log_info("session=%s disconnect client=%s ptr=%s helo=\"%s\" "
+	    "messages=%u rcpt=%u/%u bytes=%llu ended=%s duration=%.3f",
+	    s->id, s->peer_ip, s->ptr[0] ? s->ptr : "unknown",
+	    log_printable(helo, sizeof(helo), s->helo, strlen(s->helo)),
+	    s->rec.messages, s->rec.rcpt_accepted, s->rec.rcpt_refused,
+	    (unsigned long long)s->rec.bytes, s->rec.ended,
+	    s->rec.end - s->rec.start);
+	server_session_gone(s->server, s);
+	runconf_unref(s->rc);
+	free(s);
+}
+
+/* session_reply - queue one reply. Replies are appended to the output in
+ * the order the commands arrived (RFC 2920 §3.1); the bufferevent writes
+ * them when the loop runs, i.e. once the input we hold is processed. A
+ * reply may hold several lines separated by "\n"; they become a multi-line
+ * reply with "-" continuations (RFC 5321 §4.2.1). */
+void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	char buf[4096], *line, *next;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 4 || buf[0] < '2' || buf[0] > '5' || buf[1] < '0' ||
+	    buf[1] > '5' || buf[2] < '0' || buf[2] > '9') {
+		log_crit("session=%s internal error: bad reply \"%.20s\"",
+		    s->id, buf);
+		abort();
+	}
+	for (line = buf; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (next != NULL && line == buf) {
+			line[3] = '-';
+			evbuffer_add_printf(out, "%s\r\n", line);
+		} else if (next != NULL)
+			evbuffer_add_printf(out, "%.3s-%s\r\n", buf, line);
+		else if (line == buf)
+			evbuffer_add_printf(out, "%s\r\n", line);
+		else
+			evbuffer_add_printf(out, "%.3s %s\r\n", buf, line);
+	}
+	if (buf[0] == '4' || buf[0] == '5')
+		log_debug("session=%s reply=\"%s\"", s->id, buf);
+}
+
+/* session_log_refusal - one grep-able line for every refused command,
+ * in the spirit of OpenSMTPD's failed-command lines. */
+void
+session_log_refusal(struct session *s, const char *cmd, const char *reply)
+{
+	char c[LOG_PRINTABLE_SIZE], r[LOG_PRINTABLE_SIZE];
+	char h[LOG_PRINTABLE_SIZE];
+
+	log_info("session=%s refused client=%s helo=\"%s\" cmd=\"%s\" "
+	    "code=%.3s reply=\"%s\"", s->id, s->peer_ip,
+	    log_printable(h, sizeof(h), s->helo, strlen(s->helo)),
+	    log_printable(c, sizeof(c), cmd, strlen(cmd)), reply,
+	    log_printable(r, sizeof(r), reply, strlen(reply)));
+}
+
+void
+session_set_state(struct session *s, enum session_state st)
+{
+	if (s->state != st)
+		log_debug("session=%s state %s -> %s", s->id,
+		    session_state_name[s->state], session_state_name[st]);
+	s->state = st;
+}
+
+/* session_park - stop reading commands until session_resume(). Lines
+ * already in the input buffer stay there, unread, so replies keep their
+ * order; the timer stays armed so a stuck lookup cannot hold us forever. */
+void
+session_park(struct session *s, enum session_wait why)
+{
+	s->wait = why;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+/* session_resume - continue with the input already buffered. A deferred
+ * trigger: buffered lines raise no new read event (the postscreen lesson),
+ * and deferring keeps us out of the dispatcher we may be called from. */
+void
+session_resume(struct session *s)
+{
+	const struct conf *conf = s->rc->conf;
+
+	s->wait = SESSION_WAIT_NONE;
+	if (s->hangup)
+		return;
+	if (s->draining && s->state != SESSION_ST_DATA) {
+		session_reply(s, "421 4.3.2 %s Service shutting down",
+		    conf->hostname);
+		session_close(s, "shutdown");
+		return;
+	}
+	if (s->state != SESSION_ST_DATA)
+		session_arm(s, conf->timeout_command);
+	bufferevent_enable(s->bev, EV_READ);
+	bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+	    BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* session_close - the reply is queued; stop reading and free the session
+ * once it has been written, or after SESSION_LINGER if the client does not
+ * read it. */
+void
+session_close(struct session *s, const char *why)
+{
+	if (s->hangup)
+		return;
+	s->hangup = 1;
+	if (s->rec.ended[0] == '\0')
+		strlcpy_compat(s->rec.ended, why, sizeof(s->rec.ended));
+	bufferevent_disable(s->bev, EV_READ);
+	session_arm(s, SESSION_LINGER);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		event_active(s->timer, EV_TIMEOUT, 0);
+}
+
+/* session_shutdown - SIGTERM. A transaction in DATA (or being committed)
+ * finishes first; everyone else gets 421 now (RFC 5321 §3.8). */
+void
+session_shutdown(struct session *s)
+{
+	if (s->hangup)
+		return;
+	s->draining = 1;
+	if (s->state == SESSION_ST_DATA)
+		return;
+	if (s->wait == SESSION_WAIT_GREET) {
+		s->state = SESSION_ST_INIT;
+		s->wait = SESSION_WAIT_NONE;
+	}
+	if (s->wait == SESSION_WAIT_NONE || s->wait == SESSION_WAIT_HELO ||
+	    s->wait == SESSION_WAIT_SENDER)
+		session_resume(s);
+}
+
+static void
+session_process(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	char line[SMTP_CMDLINE_MAX + 1];
+
+	while (!s->hangup && s->wait == SESSION_WAIT_NONE) {
+		struct evbuffer_ptr eol;
+		size_t eol_len, len;
+
+		if (s->state == SESSION_ST_DATA) {
+			if (transfer_feed(s, in) == 0)
+				break;
+			continue;
+		}
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos < 0) {
+			/* No LF within the limit: this line is too long
+			 * whatever follows; drop it up to the next LF, as
+			 * Postfix resynchronises (RFC 5321 §4.5.3.1.4). */
+			len = evbuffer_get_length(in);
+			if (len >= SMTP_CMDLINE_MAX) {
+				evbuffer_drain(in, len);
+				if (!s->discard_line) {
+					s->discard_line = 1;
+					command_dispatch(s, NULL, len, 0);
+				}
+			}
+			break;
+		}
+		len = (size_t)eol.pos + eol_len;
+		if (s->discard_line || len > SMTP_CMDLINE_MAX) {
+			evbuffer_drain(in, len);
+			if (!s->discard_line)
+				command_dispatch(s, NULL, len, 0);
+			s->discard_line = 0;
+			continue;
+		}
+		evbuffer_remove(in, line, len);
+		line[--len] = '\0';
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		command_dispatch(s, line, len, evbuffer_get_length(in) > 0);
+	}
+}
+
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	const struct conf *conf = s->rc->conf;
+
+	(void)bev;
+	if (s->hangup)
+		return;
+	if (s->state == SESSION_ST_GREET) {
+		if (evbuffer_get_length(bufferevent_get_input(s->bev)) == 0)
+			return;
+		/* RFC 5321 §4.3.1: the client waits for the greeting. */
+		log_info("session=%s client=%s early talker", s->id,
+		    s->peer_ip);
+		session_reply(s, "554 5.5.0 %s Error: talked before greeting",
+		    conf->hostname);
+		session_close(s, "early-talker");
+		return;
+	}
+	if (s->state != SESSION_ST_DATA && s->wait == SESSION_WAIT_NONE)
+		session_arm(s, conf->timeout_command);
+	session_process(s);
+}
+
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (s->hangup)
+		session_free(s);
+}
+
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_ERROR)
+		log_debug("session=%s client=%s i/o error: %s", s->id,
+		    s->peer_ip, strerror(EVUTIL_SOCKET_ERROR()));
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (!s->hangup && s->rec.ended[0] == '\0' &&
+		    s->state != SESSION_ST_DATA)
+			strlcpy_compat(s->rec.ended, "disconnect",
+			    sizeof(s->rec.ended));
+		session_free(s);
+	}
+}
+
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	const struct conf *conf = s->rc->conf;
+
+	(void)fd, (void)what;
+	if (s->hangup) {
+		session_free(s);
+		return;
+	}
+	if (s->state == SESSION_ST_GREET) {
+		s->greet_timer_done = 1;
+		if (s->ptr_done)
+			session_greet(s);
+		return;
+	}
+	log_info("session=%s client=%s timeout in state %s", s->id,
+	    s->peer_ip, session_state_name[s->state]);
+	session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+	    conf->hostname);
+	session_close(s, "timeout");
+}

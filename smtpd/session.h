@@ -1,0 +1,116 @@
+/* session.h - one SMTP session: its state machine, its transaction, and
+ * every asynchronous operation it owns (DNS, policy checks, delivery). */
+#ifndef SESSION_H
+#define SESSION_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "strictmx.h"
+#include "addr.h"
+#include "data.h"
+#include "helo.h"
+#include "sender.h"
+#include "stats.h"
+
+struct bufferevent;
+struct event;
+struct server;
+struct runconf;
+
+/* Named states; the command table says which verbs each one allows. */
+enum session_state {
+	SESSION_ST_GREET,	/* before the greeting (greet_delay, PTR) */
+	SESSION_ST_INIT,	/* greeted, no HELO/EHLO yet */
+	SESSION_ST_HELO,	/* HELO/EHLO accepted, no transaction */
+	SESSION_ST_MAIL,	/* MAIL accepted */
+	SESSION_ST_RCPT,	/* at least one RCPT accepted */
+	SESSION_ST_DATA,	/* reading the message */
+	SESSION_ST_LAST,
+};
+
+#define SESSION_MASK(st)	(1u << (st))
+
+/* What a parked session is waiting for. */
+enum session_wait {
+	SESSION_WAIT_NONE,
+	SESSION_WAIT_GREET,	/* greet_delay and/or the client's PTR */
+	SESSION_WAIT_HELO,	/* the HELO policy's DNS lookups */
+	SESSION_WAIT_SENDER,	/* the return-path policy (DNS, CBV) */
+	SESSION_WAIT_COMMIT,	/* the maildir worker's fsync */
+	SESSION_WAIT_LAST,
+};
+
+/* Where the return-path verdict of a transaction stands. */
+enum tx_sender {
+	TX_SENDER_UNCHECKED,	/* no check started yet */
+	TX_SENDER_DECIDED,	/* verdict in, not yet answered */
+	TX_SENDER_OK,		/* accepted (or only logged) */
+	TX_SENDER_REFUSED,	/* refused: every RCPT gets the reply */
+};
+
+struct rcpt {
+	struct mailaddr	 addr;
+	char		*maildir;
+};
+
+/* One MAIL transaction; RSET, a new MAIL and end-of-data free it whole. */
+struct transaction {
+	struct mailaddr		 sender;
+	int			 smtputf8;
+	enum tx_sender		 sender_state;
+	struct sender_verdict	 sender_verdict;
+	struct rcpt		*rcpts;
+	size_t			 nrcpts;
+	size_t			 rcpt_cap;
+	struct rcpt		 pending;	/* RCPT parked on the sender check */
+	struct maildir_msg	*msg;
+	char			 msgid[64];	/* for the 250 and the log */
+	struct data_reader	 reader;
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	struct server		*server;
+	struct runconf		*rc;		/* config this session began with */
+	char			 id[16];
+	struct bufferevent	*bev;
+	struct event		*timer;
+	struct sockaddr_storage	 peer, local;
+	char			 peer_ip[64];	/* printable, v4-mapped unmapped */
+	enum session_state	 state;
+	enum session_wait	 wait;
+	int			 esmtp;
+	int			 hangup;	/* close once the output drained */
+	int			 draining;	/* SIGTERM: finish DATA, then 421 */
+	int			 discard_line;	/* resynchronising after a long line */
+	int			 greet_timer_done;
+	int			 ptr_done;
+	char			 helo[SMTP_DOMAIN_MAX + 1];
+	char			 ptr[SMTP_DOMAIN_MAX + 1];	/* confirmed */
+	struct helo_verdict	 helo_verdict;	/* kept for helo_reject_at rcpt */
+	int			 helo_refused;	/* delayed refusal pending */
+	unsigned		 errors;
+	struct transaction	*tx;
+	struct helo_check	*helo_check;
+	struct fcrdns_query	*fcrdns;
+	struct sender_check	*sender_check;
+	struct stats_session	 rec;
+};
+
+TAILQ_HEAD(session_list, session);
+
+struct session *session_new(struct server *, int, const struct sockaddr *,
+	    socklen_t);
+void	session_free(struct session *);
+void	session_shutdown(struct session *);
+void	session_reply(struct session *, const char *, ...) PRINTF_LIKE(2, 3);
+void	session_set_state(struct session *, enum session_state);
+void	session_park(struct session *, enum session_wait);
+void	session_resume(struct session *);
+void	session_close(struct session *, const char *);
+void	session_tx_free(struct session *);
+void	session_log_refusal(struct session *, const char *, const char *);
+
+#endif

@@ -1,0 +1,248 @@
+/* transfer.c - the DATA phase of a session: open the maildir file, write
+ * the trace headers, stream the message to disk, commit it, and answer.
+ *
+ *	transfer_start - the DATA command: open the file, answer 354
+ *	transfer_feed - pass buffered input to the DATA reader; 1 when it ended
+ *	transfer_received - format the Return-Path and Received headers
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "session.h"
+#include "server.h"
+#include "transfer.h"
+#include "conf.h"
+#include "data.h"
+#include "maildir.h"
+#include "log.h"
+
+static void transfer_done_cb(void *, int);
+
+/* transfer_header_text - copy untrusted text into a header: control
+ * characters (CR and LF above all) never get through, and the length is
+ * bounded, so no header can be injected or folded by a client. Comment
+ * delimiters are replaced too, since HELO and PTR stand inside one. */
+static void
+transfer_header_text(char *dst, size_t len, const char *src, int comment)
+{
+	size_t i;
+
+	for (i = 0; src[i] != '\0' && i + 1 < len && i < SMTP_PATH_MAX; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c < 0x20 || c == 0x7f || (comment && (c == '(' ||
+		    c == ')' || c == '\\' || c >= 0x80)))
+			c = '?';
+		dst[i] = (char)c;
+	}
+	dst[i] = '\0';
+}
+
+/* transfer_received - RFC 5321 §4.4 trace: the Return-Path the final
+ * delivery adds, then our Received line with the HELO name, the verified
+ * PTR name (or "unknown") and the address, and "for" when there is one
+ * recipient (more would leak Bcc recipients to each other). */
+size_t
+transfer_received(char *buf, size_t len, const struct session *s,
+    const char *id)
+{
+	const struct conf *conf = s->rc->conf;
+	const struct transaction *tx = s->tx;
+	char helo[SMTP_DOMAIN_MAX + 1], ptr[SMTP_DOMAIN_MAX + 1];
+	char from[SMTP_PATH_MAX + 1], rcpt[SMTP_PATH_MAX + 16];
+	char date[64], ip[80];
+	const char *with;
+	struct tm tm;
+	time_t now = time(NULL);
+	int n;
+
+	transfer_header_text(helo, sizeof(helo), s->helo, 1);
+	transfer_header_text(ptr, sizeof(ptr), s->ptr[0] ? s->ptr : "unknown",
+	    1);
+	transfer_header_text(from, sizeof(from), tx->sender.text, 0);
+	rcpt[0] = '\0';
+	if (tx->nrcpts == 1) {
+		char to[SMTP_PATH_MAX + 1];
+
+		transfer_header_text(to, sizeof(to), tx->rcpts[0].addr.text, 0);
+		snprintf(rcpt, sizeof(rcpt), "\n\tfor <%s>", to);
+	}
+	snprintf(ip, sizeof(ip), strchr(s->peer_ip, ':') ? "IPv6:%s" : "%s",
+	    s->peer_ip);
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	/* RFC 3848 / RFC 6531 §3.7.3 protocol names */
+	if (tx->smtputf8)
+		with = s->esmtp ? "UTF8SMTP" : "UTF8SMTP";
+	else
+		with = s->esmtp ? "ESMTP" : "SMTP";
+	n = snprintf(buf, len, "Return-Path: <%s>\nReceived: from %s (%s [%s])"
+	    "\n\tby %s (strictmx) with %s id %s%s; %s\n", from, helo, ptr, ip,
+	    conf->hostname, with, id, rcpt, date);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+static int
+transfer_sink(void *arg, const char *buf, size_t len)
+{
+	struct session *s = arg;
+
+	return maildir_write(s->tx->msg, buf, len);
+}
+
+/* transfer_fail - the reply for a delivery error, by errno. */
+static void
+transfer_fail(struct session *s, int err)
+{
+	log_warn("session=%s delivery failed: %s", s->id, strerror(err));
+	if (err == ENOSPC || err == EDQUOT)
+		session_reply(s, "452 4.3.1 Insufficient system storage");
+	else
+		session_reply(s, "451 4.3.0 Error: local delivery failed");
+}
+
+/* transfer_start - DATA: everything that can fail before the client sends
+ * the message fails here, before 354 (RFC 5321 §3.3). */
+void
+transfer_start(struct session *s)
+{
+	const struct conf *conf = s->rc->conf;
+	struct transaction *tx = s->tx;
+	const char **paths;
+	char hdr[2048];
+	size_t i, n;
+	int err = 0;
+
+	paths = calloc(tx->nrcpts, sizeof(*paths));
+	if (paths == NULL) {
+		transfer_fail(s, ENOMEM);
+		return;
+	}
+	for (i = 0; i < tx->nrcpts; i++)
+		paths[i] = tx->rcpts[i].maildir;
+	tx->msg = maildir_open(paths, tx->nrcpts, conf->hostname, &err);
+	free(paths);
+	if (tx->msg == NULL) {
+		transfer_fail(s, err);
+		return;
+	}
+	strlcpy_compat(tx->msgid, maildir_msg_id(tx->msg), sizeof(tx->msgid));
+	n = transfer_received(hdr, sizeof(hdr), s, tx->msgid);
+	if (n >= sizeof(hdr) || maildir_write(tx->msg, hdr, n) == -1) {
+		err = n >= sizeof(hdr) ? ENAMETOOLONG : errno;
+		maildir_abort(tx->msg);
+		tx->msg = NULL;
+		transfer_fail(s, err);
+		return;
+	}
+	data_init(&tx->reader, conf->max_message_size,
+	    conf->bare_newline == BARE_NEWLINE_NORMALIZE, transfer_sink, s);
+	session_set_state(s, SESSION_ST_DATA);
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	/* timeout_data bounds the whole DATA phase, not each read. */
+	{
+		struct timeval tv = { (time_t)conf->timeout_data, 0 };
+
+		evtimer_add(s->timer, &tv);
+	}
+}
+
+/* transfer_end - the client sent <CRLF>.<CRLF>: refuse what the reader
+ * refused, else hand the file to the maildir worker and wait. */
+static void
+transfer_end(struct session *s)
+{
+	struct transaction *tx = s->tx;
+	const char *reply = NULL;
+
+	switch (tx->reader.error) {
+	case DATA_OK:
+		break;
+	case DATA_ERR_BARE_NEWLINE:
+		reply = "550 5.5.2 Message contains bare LF or bare CR "
+		    "(see bare_newline)";
+		break;
+	case DATA_ERR_SIZE:
+		reply = "552 5.3.4 Message size exceeds fixed limit";
+		break;
+	case DATA_ERR_LINE:
+		reply = "554 5.6.0 Message line longer than 65536 octets";
+		break;
+	case DATA_ERR_WRITE:
+		transfer_fail(s, tx->reader.sink_errno);
+		break;
+	}
+	if (tx->reader.error != DATA_OK) {
+		if (reply != NULL)
+			session_log_refusal(s, "DATA", reply), session_reply(s,
+			    "%s", reply);
+		session_tx_free(s);
+		session_set_state(s, SESSION_ST_HELO);
+		return;
+	}
+	session_park(s, SESSION_WAIT_COMMIT);
+	maildir_commit(tx->msg, transfer_done_cb, s);
+}
+
+/* transfer_done_cb - the worker has fsynced (or failed): only now may the
+ * client hear 250 (DESIGN §4: no 250 for mail that is not on disk). */
+static void
+transfer_done_cb(void *arg, int err)
+{
+	struct session *s = arg;
+	struct transaction *tx = s->tx;
+	char from[LOG_PRINTABLE_SIZE], to[LOG_PRINTABLE_SIZE];
+
+	tx->msg = NULL;		/* the maildir module frees it */
+	if (err != 0)
+		transfer_fail(s, err);
+	else {
+		s->rec.messages++;
+		log_info("session=%s delivered id=%s client=%s from=<%s> "
+		    "to=<%s>%s nrcpt=%zu size=%zu", s->id, tx->msgid,
+		    s->peer_ip, log_printable(from, sizeof(from),
+		    tx->sender.text, strlen(tx->sender.text)),
+		    log_printable(to, sizeof(to), tx->rcpts[0].addr.text,
+		    strlen(tx->rcpts[0].addr.text)), tx->nrcpts > 1 ?
+		    ",..." : "", tx->nrcpts, tx->reader.size);
+		session_reply(s, "250 2.0.0 Ok: queued as %s", tx->msgid);
+	}
+	session_tx_free(s);
+	session_set_state(s, SESSION_ST_HELO);
+	session_resume(s);
+}
+
+/* transfer_feed - give the DATA reader what is buffered, straight from the
+ * evbuffer's memory: a 25 MB message is never held, only streamed. */
+int
+transfer_feed(struct session *s, struct evbuffer *in)
+{
+	struct transaction *tx = s->tx;
+
+	while (evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		size_t used;
+		int done = 0;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		used = data_feed(&tx->reader, v.iov_base, v.iov_len, &done);
+		evbuffer_drain(in, used);
+		s->rec.bytes += used;
+		if (done) {
+			transfer_end(s);
+			return 1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,14 @@
+/* transfer.h - the DATA phase of a session: open the maildir file, write
+ * the trace headers, stream the message, commit it, and answer. */
+#ifndef TRANSFER_H
+#define TRANSFER_H
+
+struct session;
+struct evbuffer;
+
+void	transfer_start(struct session *);
+int	transfer_feed(struct session *, struct evbuffer *);
+size_t	transfer_received(char *, size_t, const struct session *,
+	    const char *);
+
+#endif
