@@ -3,118 +3,64 @@
  *
  *	cbv_init - bind the client to the loop and take the limits of a conf
  *	cbv_reconfigure - new limits and timeouts, for probes submitted later
- *	cbv_shutdown - drop every probe and waiter; nobody is called
+ *	cbv_shutdown - drop every probe and waiter; nobody is called, and
+ *		every waiter pointer is invalid afterwards
  *	cbv_probe - ask for one verdict; a probe of the same address already
  *		in flight is shared. Returns the caller's waiter (NULL only
  *		before cbv_init); its callback runs once, later, on the loop
- *	cbv_cancel - forget one waiter: its callback never runs; the waiter is
- *		gone once its callback has returned, so never cancel it after
+ *	cbv_cancel - forget one waiter: its callback never runs. The waiter
+ *		is freed when its callback returns: never cancel it after
  *	cbv_set_trace - report every connect, command and reply as one line
+ *		(the trace function must not call back into cbv_*)
  *	cbv_set_port - destination port, 25 unless a test says otherwise
- *	cbv_reply_parse - pure parser of one SMTP reply at the head of a buffer
  *	cbv_stage_name, cbv_outcome_name - names for logs and the stats table
+ *	cbv_done, cbv_trace, cbv_tracing - for cbv_smtp.c (cbv_smtp.h)
  *
- * Decisions (see also strictmx.conf(5)):
- * - The cbv_timeout budget starts at submission: a probe still queued
- *   behind cbv_max_concurrent/cbv_max_per_domain when it runs out ends as
- *   TEMPFAIL "timeout in queue", so no client waits for ever.
- * - When its last waiter is cancelled, a queued or running probe is
- *   aborted (a running one sends QUIT if it is connected): nobody would
- *   read its result, since the cache is written by the waiter (sender.c).
- * - RFC 5321 §5.1: a host that refuses the connection, or that answers
- *   the greeting with 4xx, a drop or garbage, sends us to the next MX.
- *   The first host that gets past its greeting decides.
- * - Replies wait only on the whole budget, not on RFC 5321 §4.5.3.2's
- *   per-command times, which are far longer than any session can wait.
- * - The decision is delivered as soon as the deciding reply arrives; QUIT
- *   and its 221 (bounded by CBV_QUIT_WAIT) then run detached and no longer
- *   count against the limits.
- * - The SIGPIPE a write to a reset peer raises must be ignored by main().
+ * This file queues and shares probes; cbv_smtp.c holds the conversation.
+ * Decisions (documented in strictmx.conf(5) too):
+ * - Probes of one address (local part exactly, domain in any case) share
+ *   one probe with a waiter each, reference counted as in Postfix's
+ *   postscreen_dnsbl.c. When its last waiter is cancelled a probe is
+ *   aborted (a connected one says QUIT): nobody would read its result,
+ *   since the cache is written by the waiter (sender.c).
+ * - At most cbv_max_concurrent probes run, at most cbv_max_per_domain of
+ *   them to one sender domain; the others wait in a FIFO queue and never
+ *   fail for it. The cbv_timeout budget starts at submission, so one that
+ *   waits too long ends as TEMPFAIL "timeout in queue": no client waits
+ *   for ever.
+ * - The verdict is delivered as soon as the deciding reply arrives. QUIT
+ *   and its 221 then run detached and no longer count against the limits.
+ * - Callbacks run only from loop events, never from inside cbv_probe()
+ *   or cbv_cancel(); a probe starts from a zero timer for that reason.
+ * - A write to a reset peer raises SIGPIPE, which main() must ignore.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
-#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/util.h>
 
 #include "cbv.h"
+#include "cbv_smtp.h"
 #include "conf.h"
 #include "log.h"
-#include "resolver.h"
 #include "xmalloc.h"
 
-#define CBV_ADDRS_PER_HOST	4	/* addresses tried per MX host */
-#define CBV_QUIT_WAIT		2	/* seconds we wait for the 221 */
 #define CBV_TRACE_MAX		640	/* one trace line */
-
-enum cbv_where { CBV_W_QUEUED, CBV_W_RUNNING, CBV_W_DONE };
-enum cbv_tmode { CBV_T_KICK, CBV_T_CONNECT };
-/* What a step did to the connection it was given. */
-enum cbv_go { CBV_GO_ON, CBV_GO_GONE };
 
 struct cbv_waiter {
 	TAILQ_ENTRY(cbv_waiter) link;
-	struct cbv_probe *probe;
+	struct cbv_probe *probe;	/* NULL once its callback runs */
 	cbv_fn		*cb;
 	void		*arg;
 	int		 calling;	/* inside its callback */
-};
-
-struct cbv_probe {
-	TAILQ_ENTRY(cbv_probe) link;
-	enum cbv_where	 where;
-	char		 address[SMTP_PATH_MAX + 1];
-	size_t		 local_len;	/* local part, before the last @ */
-	const char	*domain;	/* into address */
-	int		 bad;		/* address unfit for RCPT TO */
-	TAILQ_HEAD(, cbv_waiter) waiters;
-	size_t		 nwaiters;
-	/* The configuration as it was at submission. */
-	char		 helo[SMTP_DOMAIN_MAX + 1];
-	char		 sender[SMTP_PATH_MAX + 1];
-	unsigned	 connect_timeout;
-	int		 noop;
-	unsigned short	 port;
-	/* MX hosts in the order we try them; addresses of the current one. */
-	struct resolver_mx mx[RESOLVER_MAX_RR];
-	size_t		 nmx, imx;
-	struct resolver_query *qa, *qaaaa;
-	struct sockaddr_storage a4[CBV_ADDRS_PER_HOST], a6[CBV_ADDRS_PER_HOST];
-	size_t		 n4, n6;
-	struct sockaddr_storage addr[CBV_ADDRS_PER_HOST];
-	size_t		 naddr, iaddr;
-	char		 peer[INET6_ADDRSTRLEN + 16];	/* "[addr]:port" */
-	struct bufferevent *bev;
-	struct event	*timer;		/* kick, then each connect timeout */
-	enum cbv_tmode	 tmode;
-	struct event	*deadline;	/* the cbv_timeout budget */
-	enum cbv_stage	 stage;		/* the reply we wait for */
-	int		 helo_sent;	/* EHLO was refused, HELO went out */
-	int		 have_saved;	/* a host tempfailed at its greeting */
-	struct cbv_result saved;
-	char		 lasterr[CBV_REPLY_TEXT_MAX + 1];
-	struct timespec	 t0;
-	struct cbv_result result;
-};
-
-/* A connection that got its answer: QUIT, wait a little for 221, close. */
-struct cbv_closer {
-	TAILQ_ENTRY(cbv_closer) link;
-	struct bufferevent *bev;
-	struct event	*timer;
 };
 
 static struct {
@@ -128,7 +74,6 @@ static struct {
 	cbv_trace_fn	*trace;
 	void		*trace_arg;
 	TAILQ_HEAD(, cbv_probe) queued, running;
-	TAILQ_HEAD(, cbv_closer) closers;
 	size_t		 nrunning;
 	struct cbv_probe *delivering;	/* whose waiters are being called */
 } cbv = { .port = 25 };
@@ -140,10 +85,6 @@ static const char *const cbv_outcome_names[CBV_OUTCOME_LAST] = {
 	"pass", "fail", "refused-early", "refused-mail", "tempfail",
 	"noconnect",
 };
-
-static void cbv_host(struct cbv_probe *);
-static void cbv_finish(struct cbv_probe *, enum cbv_outcome,
-	    enum cbv_stage, int);
 
 const char *
 cbv_stage_name(enum cbv_stage st)
@@ -171,7 +112,7 @@ cbv_set_port(unsigned short port)
 }
 
 /* cbv_trace - one transcript line for strictmxctl cbv, if anyone asked. */
-static void PRINTF_LIKE(1, 2)
+void
 cbv_trace(const char *fmt, ...)
 {
 	char line[CBV_TRACE_MAX];
@@ -185,118 +126,10 @@ cbv_trace(const char *fmt, ...)
 	cbv.trace(line, cbv.trace_arg);
 }
 
-/* cbv_printable - append n remote octets to dst (size dstlen, holding *o
- * octets), each non-printable one as '?', cutting at the end of dst. */
-static void
-cbv_printable(char *dst, size_t dstlen, size_t *o, const char *src,
-    size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n && *o + 1 < dstlen; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		dst[(*o)++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-	}
-	dst[*o] = '\0';
-}
-
-/* cbv_is_rfc3821 - is the first word of an EHLO line the keyword? Either
- * spelling: DESIGN §3 lets a site pick RFC 5321 §2.2.2's X form. */
-static int
-cbv_is_rfc3821(const char *s, size_t n)
-{
-	size_t w = 0;
-
-	while (w < n && s[w] != ' ')
-		w++;
-	return (w == 7 && strncasecmp(s, "RFC3821", 7) == 0) ||
-	    (w == 8 && strncasecmp(s, "XRFC3821", 8) == 0);
-}
-
-/* cbv_reply_parse - one RFC 5321 §4.2 reply at the head of buf: lines
- * "ddd-text" ending with "ddd text" or "ddd", all with the same code.
- * A bare LF ends a line as CRLF does (as Postfix's client tolerates).
- * A line over 512 octets (§4.5.3.1.5) or a reply over CBV_REPLY_MAX is
- * TOOLONG, so the caller can cap its buffer there (setwatermark). */
 int
-cbv_reply_parse(const char *buf, size_t len, struct cbv_reply *out)
+cbv_tracing(void)
 {
-	size_t pos = 0, o = 0, ll, n, i;
-	const char *line, *lf;
-	int code = -1, c;
-
-	memset(out, 0, sizeof(*out));
-	for (;;) {
-		line = buf + pos;
-		lf = memchr(line, '\n', len - pos);
-		ll = lf != NULL ? (size_t)(lf - line) + 1 : len - pos;
-		if (ll > SMTP_REPLYLINE_MAX)
-			return CBV_PARSE_TOOLONG;
-		/* What has arrived of the code must already be digits. */
-		for (i = 0; i < 3 && i < ll && line + i != lf; i++)
-			if (line[i] < '0' || line[i] > '9' ||
-			    (i == 0 && (line[0] < '2' || line[0] > '5')))
-				return CBV_PARSE_GARBAGE;
-		if (lf == NULL)
-			return len >= CBV_REPLY_MAX ? CBV_PARSE_TOOLONG :
-			    CBV_PARSE_MORE;
-		if (pos + ll > CBV_REPLY_MAX)
-			return CBV_PARSE_TOOLONG;
-		n = ll - 1;
-		if (n > 0 && line[n - 1] == '\r')
-			n--;
-		if (n < 3 || (n > 3 && line[3] != ' ' && line[3] != '-'))
-			return CBV_PARSE_GARBAGE;
-		c = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
-		    (line[2] - '0');
-		if (code == -1) {
-			code = c;
-			memcpy(out->text, line, 3);
-			o = 3;
-			out->text[o] = '\0';
-		} else if (c != code)
-			return CBV_PARSE_GARBAGE;
-		/* Lines joined with one space: the session quotes them in a
-		 * single reply line of its own. */
-		if (n > 4) {
-			cbv_printable(out->text, sizeof(out->text), &o, " ", 1);
-			cbv_printable(out->text, sizeof(out->text), &o,
-			    line + 4, n - 4);
-			if (cbv_is_rfc3821(line + 4, n - 4))
-				out->rfc3821 = 1;
-		}
-		out->nlines++;
-		pos += ll;
-		if (n == 3 || line[3] == ' ') {
-			out->code = code;
-			out->len = pos;
-			return CBV_PARSE_OK;
-		}
-	}
-}
-
-/* cbv_trace_lines - each line of a parsed reply as "<- line". */
-static void
-cbv_trace_lines(const char *d, size_t len)
-{
-	char line[SMTP_REPLYLINE_MAX + 1];
-	const char *lf;
-	size_t o, n;
-
-	if (cbv.trace == NULL)
-		return;
-	while (len > 0) {
-		lf = memchr(d, '\n', len);
-		n = lf != NULL ? (size_t)(lf - d) : len;
-		o = 0;
-		cbv_printable(line, sizeof(line), &o, d,
-		    n > 0 && d[n - 1] == '\r' ? n - 1 : n);
-		cbv_trace("<- %s", line);
-		n = lf != NULL ? n + 1 : n;
-		d += n;
-		len -= n;
-	}
+	return cbv.trace != NULL;
 }
 
 /* cbv_copy - bounded string copy; non-zero when src did not fit. */
@@ -344,87 +177,10 @@ cbv_init(struct event_base *base, const struct conf *c)
 	cbv.base = base;
 	TAILQ_INIT(&cbv.queued);
 	TAILQ_INIT(&cbv.running);
-	TAILQ_INIT(&cbv.closers);
 	cbv.nrunning = 0;
 	cbv.delivering = NULL;
 	cbv_conf_take(c);
 	return 0;
-}
-
-/* cbv_closer_free - the end of a connection, whatever its state. */
-static void
-cbv_closer_free(struct cbv_closer *c)
-{
-	TAILQ_REMOVE(&cbv.closers, c, link);
-	bufferevent_free(c->bev);
-	event_free(c->timer);
-	free(c);
-}
-
-static void
-cbv_closer_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t len = evbuffer_get_length(in);
-	const char *d = (const char *)evbuffer_pullup(in, -1);
-	struct cbv_reply r;
-	int st = cbv_reply_parse(d, len, &r);
-
-	if (st == CBV_PARSE_MORE)
-		return;
-	if (st == CBV_PARSE_OK)
-		cbv_trace_lines(d, r.len);
-	cbv_closer_free(arg);
-}
-
-static void
-cbv_closer_event_cb(struct bufferevent *bev __unused, short what __unused,
-    void *arg)
-{
-	cbv_closer_free(arg);
-}
-
-static void
-cbv_closer_timer_cb(evutil_socket_t fd __unused, short ev __unused,
-    void *arg)
-{
-	cbv_closer_free(arg);
-}
-
-/* cbv_hangup - leave a connection: politely (QUIT, RFC 5321 §4.1.1.10,
- * which even a server that refused us at the greeting waits for, §3.1)
- * unless it is broken, in which case it is simply closed. */
-static void
-cbv_hangup(struct cbv_probe *p, int quit)
-{
-	struct timeval tv = { CBV_QUIT_WAIT, 0 };
-	struct cbv_closer *c;
-
-	if (p->bev == NULL)
-		return;
-	if (!quit) {
-		bufferevent_free(p->bev);
-		p->bev = NULL;
-		return;
-	}
-	c = xcalloc(1, sizeof(*c));
-	c->bev = p->bev;
-	p->bev = NULL;
-	c->timer = evtimer_new(cbv.base, cbv_closer_timer_cb, c);
-	if (c->timer == NULL) {
-		bufferevent_free(c->bev);
-		free(c);
-		return;
-	}
-	/* Whatever the server sent beyond its reply is of no interest. */
-	evbuffer_drain(bufferevent_get_input(c->bev),
-	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	evbuffer_add(bufferevent_get_output(c->bev), "QUIT\r\n", 6);
-	cbv_trace("-> QUIT");
-	bufferevent_setcb(c->bev, cbv_closer_read_cb, NULL,
-	    cbv_closer_event_cb, c);
-	evtimer_add(c->timer, &tv);
-	TAILQ_INSERT_TAIL(&cbv.closers, c, link);
 }
 
 /* cbv_domain_running - probes in flight to one sender domain. */
@@ -458,8 +214,7 @@ cbv_pump(void)
 		TAILQ_INSERT_TAIL(&cbv.running, p, link);
 		p->where = CBV_W_RUNNING;
 		cbv.nrunning++;
-		p->tmode = CBV_T_KICK;
-		evtimer_add(p->timer, &zero);
+		evtimer_add(p->kick, &zero);
 	}
 }
 
@@ -474,12 +229,9 @@ cbv_detach(struct cbv_probe *p, int quit)
 		cbv.nrunning--;
 	}
 	p->where = CBV_W_DONE;
-	resolver_cancel(p->qa);
-	resolver_cancel(p->qaaaa);
-	p->qa = p->qaaaa = NULL;
-	evtimer_del(p->timer);
+	evtimer_del(p->kick);
 	evtimer_del(p->deadline);
-	cbv_hangup(p, quit);
+	cbv_smtp_stop(p, quit);
 }
 
 /* cbv_probe_free - a detached probe; waiters left are dropped uncalled. */
@@ -492,15 +244,15 @@ cbv_probe_free(struct cbv_probe *p)
 		TAILQ_REMOVE(&p->waiters, w, link);
 		free(w);
 	}
-	event_free(p->timer);
+	event_free(p->kick);
 	event_free(p->deadline);
 	free(p);
 }
 
-/* cbv_finish - decide: the result goes to every waiter, then p is freed.
+/* cbv_done - decide: the result goes to every waiter, then p is freed.
  * The reply kept is the last one set in p->result.reply. */
-static void
-cbv_finish(struct cbv_probe *p, enum cbv_outcome o, enum cbv_stage st,
+void
+cbv_done(struct cbv_probe *p, enum cbv_outcome o, enum cbv_stage st,
     int quit)
 {
 	char abuf[LOG_PRINTABLE_SIZE];
@@ -534,242 +286,203 @@ cbv_finish(struct cbv_probe *p, enum cbv_outcome o, enum cbv_stage st,
 	cbv_probe_free(p);
 }
 
-/* cbv_after - "after EHLO": what a timeout or a drop interrupted. */
-static const char *
-cbv_after(const struct cbv_probe *p)
-{
-	switch (p->stage) {
-	case CBV_ST_CONNECT:
-		return "while connecting";
-	case CBV_ST_GREETING:
-		return "waiting for greeting";
-	case CBV_ST_NOOP:
-		return "after NOOP";
-	case CBV_ST_HELO:
-		return p->helo_sent ? "after HELO" : "after EHLO";
-	case CBV_ST_MAIL:
-		return "after MAIL FROM";
-	default:
-		return "after RCPT TO";
-	}
-}
-
-/* cbv_noconnect - every MX host tried: a greeting tempfail seen on the way
- * is the verdict, else no host accepted a connection at all. */
+/* cbv_kick_cb - a probe has its turn: off to its first MX host. */
 static void
-cbv_noconnect(struct cbv_probe *p)
+cbv_kick_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
 {
-	if (p->have_saved) {
-		p->result = p->saved;
-		cbv_finish(p, CBV_TEMPFAIL, CBV_ST_GREETING, 0);
-		return;
-	}
-	if (p->nmx > 0)
-		cbv_copy(p->result.mx_host, sizeof(p->result.mx_host),
-		    p->mx[p->imx < p->nmx ? p->imx : p->nmx - 1].name);
-	cbv_copy(p->result.reply, sizeof(p->result.reply),
-	    p->lasterr[0] != '\0' ? p->lasterr : "no MX host to try");
-	cbv_finish(p, CBV_NOCONNECT, CBV_ST_CONNECT, 0);
-}
+	struct cbv_probe *p = arg;
 
-/* cbv_greet_fail - this host failed before or at its greeting: keep what
- * it said and try the next MX host (RFC 5321 §5.1). */
-static enum cbv_go
-cbv_greet_fail(struct cbv_probe *p, int quit)
-{
-	p->saved = p->result;
-	p->have_saved = 1;
-	cbv_hangup(p, quit);
-	p->imx++;
-	cbv_host(p);
-	return CBV_GO_GONE;
-}
-
-/* cbv_broken - a timeout, a drop or garbage: TEMPFAIL at this stage. */
-static enum cbv_go
-cbv_broken(struct cbv_probe *p, const char *what)
-{
-	snprintf(p->result.reply, sizeof(p->result.reply), "%s %s", what,
-	    cbv_after(p));
-	cbv_trace("%s", p->result.reply);
-	if (p->stage == CBV_ST_GREETING)
-		return cbv_greet_fail(p, 0);
-	cbv_finish(p, CBV_TEMPFAIL, p->stage, 0);
-	return CBV_GO_GONE;
-}
-
-/* cbv_send - one command, then wait for its reply at stage st. */
-static enum cbv_go PRINTF_LIKE(3, 4)
-cbv_send(struct cbv_probe *p, enum cbv_stage st, const char *fmt, ...)
-{
-	char line[SMTP_CMDLINE_MAX];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2) {
+	if (p->bad) {
 		cbv_copy(p->result.reply, sizeof(p->result.reply),
-		    "command line too long");
-		cbv_finish(p, CBV_TEMPFAIL, st, 1);
-		return CBV_GO_GONE;
-	}
-	cbv_trace("-> %s", line);
-	memcpy(line + n, "\r\n", 2);
-	p->stage = st;
-	bufferevent_write(p->bev, line, (size_t)n + 2);
-	return CBV_GO_ON;
-}
-
-/* cbv_step - the dialogue of DESIGN §1: one reply moves it one command
- * on, or decides. 2xx goes on; 5xx refuses at that stage; 4xx (and the
- * 3xx no command of ours should get) is a temporary failure. */
-static enum cbv_go
-cbv_step(struct cbv_probe *p, const struct cbv_reply *r)
-{
-	int cls = r->code / 100;
-
-	cbv_copy(p->result.reply, sizeof(p->result.reply), r->text);
-	switch (p->stage) {
-	case CBV_ST_GREETING:
-		if (cls == 5)
-			break;
-		if (cls != 2)
-			return cbv_greet_fail(p, 1);
-		if (p->noop)
-			return cbv_send(p, CBV_ST_NOOP, "NOOP");
-		return cbv_send(p, CBV_ST_HELO, "EHLO %s", p->helo);
-	case CBV_ST_NOOP:
-		if (cls == 2)
-			return cbv_send(p, CBV_ST_HELO, "EHLO %s", p->helo);
-		break;
-	case CBV_ST_HELO:
-		/* RFC 5321 §4.1.4: a server that does not know EHLO answers
-		 * 5xx (500, 502, 554...), and HELO is the fallback. */
-		if (cls == 5 && !p->helo_sent) {
-			p->helo_sent = 1;
-			return cbv_send(p, CBV_ST_HELO, "HELO %s", p->helo);
-		}
-		if (cls == 2) {
-			if (!p->helo_sent)
-				p->result.rfc3821 = r->rfc3821;
-			return cbv_send(p, CBV_ST_MAIL, "MAIL FROM:<%s>",
-			    p->sender);
-		}
-		break;
-	case CBV_ST_MAIL:
-		if (cls == 2)
-			return cbv_send(p, CBV_ST_RCPT, "RCPT TO:<%s>",
-			    p->address);
-		if (cls == 5) {
-			cbv_finish(p, CBV_REFUSED_MAIL, CBV_ST_MAIL, 1);
-			return CBV_GO_GONE;
-		}
-		break;
-	default:
-		if (cls == 2 || cls == 5) {
-			cbv_finish(p, cls == 2 ? CBV_PASS : CBV_FAIL,
-			    CBV_ST_RCPT, 1);
-			return CBV_GO_GONE;
-		}
-		break;
-	}
-	cbv_finish(p, cls == 5 ? CBV_REFUSED_EARLY : CBV_TEMPFAIL, p->stage, 1);
-	return CBV_GO_GONE;
-}
-
-/* cbv_input - every complete reply in the input buffer, in order. The
- * watermark holds the buffer at CBV_REPLY_MAX, which the parser calls
- * TOOLONG, so a remote can never make us buffer more. */
-static enum cbv_go
-cbv_input(struct cbv_probe *p)
-{
-	struct evbuffer *in;
-	struct cbv_reply r;
-	const char *d;
-	size_t len;
-
-	for (;;) {
-		in = bufferevent_get_input(p->bev);
-		if ((len = evbuffer_get_length(in)) == 0)
-			return CBV_GO_ON;
-		d = (const char *)evbuffer_pullup(in, -1);
-		switch (cbv_reply_parse(d, len, &r)) {
-		case CBV_PARSE_MORE:
-			return CBV_GO_ON;
-		case CBV_PARSE_OK:
-			cbv_trace_lines(d, r.len);
-			evbuffer_drain(in, r.len);
-			if (cbv_step(p, &r) == CBV_GO_GONE)
-				return CBV_GO_GONE;
-			break;
-		case CBV_PARSE_TOOLONG:
-			return cbv_broken(p, "oversized reply");
-		default:
-			return cbv_broken(p, "malformed reply");
-		}
-	}
-}
-
-static void
-cbv_read_cb(struct bufferevent *bev __unused, void *arg)
-{
-	cbv_input(arg);
-}
-
-/* cbv_connect - try the current host's addresses from p->iaddr on; when
- * none is left, the next host. */
-static void
-cbv_connect(struct cbv_probe *p)
-{
-	struct timeval tv = { p->connect_timeout, 0 };
-	struct sockaddr_storage *ss;
-	char ip[INET6_ADDRSTRLEN];
-	socklen_t sl;
-	void *a;
-
-	for (; p->iaddr < p->naddr; p->iaddr++) {
-		ss = &p->addr[p->iaddr];
-		if (ss->ss_family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-			s6->sin6_port = htons(p->port);
-			a = &s6->sin6_addr;
-			sl = sizeof(*s6);
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-			s4->sin_port = htons(p->port);
-			a = &s4->sin_addr;
-			sl = sizeof(*s4);
-		}
-		if (inet_ntop(ss->ss_family, a, ip, sizeof(ip)) == NULL)
-			cbv_copy(ip, sizeof(ip), "?");
-		snprintf(p->peer, sizeof(p->peer), "[%s]:%u", ip, p->port);
-		cbv_trace("connect %s %s", p->mx[p->imx].name, p->peer);
-		p->bev = bufferevent_socket_new(cbv.base, -1,
-		    BEV_OPT_CLOSE_ON_FREE);
-		if (p->bev == NULL ||
-		    bufferevent_socket_connect(p->bev, (struct sockaddr *)ss,
-		    (int)sl) < 0) {
-			snprintf(p->lasterr, sizeof(p->lasterr),
-			    "connect to %s %s: %s", p->mx[p->imx].name,
-			    p->peer, strerror(errno));
-			cbv_trace("%s", p->lasterr);
-			if (p->bev != NULL)
-				bufferevent_free(p->bev);
-			p->bev = NULL;
-			continue;
-		}
-		bufferevent_setcb(p->bev, cbv_read_cb, NULL, cbv_event_cb, p);
-		bufferevent_setwatermark(p->bev, EV_READ, 0, CBV_REPLY_MAX);
-		bufferevent_enable(p->bev, EV_READ);
-		p->stage = CBV_ST_CONNECT;
-		p->tmode = CBV_T_CONNECT;
-		evtimer_add(p->timer, &tv);
+		    "address unfit for RCPT TO");
+		cbv_done(p, CBV_TEMPFAIL, CBV_ST_CONNECT, 0);
 		return;
 	}
-	p->imx++;
-	cbv_host(p);
+	cbv_smtp_start(p);
+}
+
+/* cbv_deadline_cb - the cbv_timeout budget, counted from submission. */
+static void
+cbv_deadline_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
+{
+	struct cbv_probe *p = arg;
+
+	if (p->where == CBV_W_QUEUED) {
+		cbv_copy(p->result.reply, sizeof(p->result.reply),
+		    "timeout in queue");
+		cbv_trace("%s", p->result.reply);
+		cbv_done(p, CBV_TEMPFAIL, CBV_ST_CONNECT, 0);
+		return;
+	}
+	cbv_smtp_timeout(p);
+}
+
+/* cbv_same - does probe p ask about this address? RFC 5321 §2.4: the
+ * local part is the remote's to interpret, exactly; the domain is not. */
+static int
+cbv_same(const struct cbv_probe *p, const char *address, size_t local_len,
+    const char *domain)
+{
+	return !p->bad && p->local_len == local_len &&
+	    memcmp(p->address, address, local_len) == 0 &&
+	    strcasecmp(p->domain, domain) == 0;
+}
+
+/* cbv_split - where the local part ends (the last @) and the domain. */
+static size_t
+cbv_split(const char *address, const char **domain)
+{
+	const char *at = strrchr(address, '@');
+
+	*domain = at != NULL ? at + 1 : "";
+	return at != NULL ? (size_t)(at - address) : strlen(address);
+}
+
+/* cbv_mx_order - our copy of the MX list: by preference, equal ones in
+ * random order (RFC 5321 §5.1), null MX entries dropped, cbv_max_mx. */
+static void
+cbv_mx_order(struct cbv_probe *p, const struct resolver_mx *mx, size_t n)
+{
+	struct resolver_mx t;
+	size_t i, j;
+
+	for (i = 0; i < n && p->nmx < RESOLVER_MAX_RR; i++)
+		if (mx[i].name[0] != '\0')
+			p->mx[p->nmx++] = mx[i];
+	for (i = p->nmx; i > 1; i--) {
+		j = arc4random_uniform((uint32_t)i);
+		t = p->mx[i - 1], p->mx[i - 1] = p->mx[j], p->mx[j] = t;
+	}
+	/* A stable sort keeps the shuffle within each preference. */
+	for (i = 1; i < p->nmx; i++) {
+		t = p->mx[i];
+		for (j = i; j > 0 && p->mx[j - 1].pref > t.pref; j--)
+			p->mx[j] = p->mx[j - 1];
+		p->mx[j] = t;
+	}
+	if (p->nmx > cbv.max_mx)
+		p->nmx = cbv.max_mx;
+}
+
+/* cbv_probe_new - a probe for address, queued; it starts on the loop. */
+static struct cbv_probe *
+cbv_probe_new(const char *address, const struct resolver_mx *mx, size_t n)
+{
+	struct timeval tv = { cbv.timeout, 0 };
+	struct cbv_probe *p;
+	size_t i, len = strlen(address);
+
+	p = xcalloc(1, sizeof(*p));
+	TAILQ_INIT(&p->waiters);
+	/* The address goes into RCPT TO:<...> (RFC 5321 §4.5.3.1.3: 256
+	 * octets with the brackets); no control octet may smuggle a line. */
+	if (len > SMTP_PATH_MAX - 2)
+		p->bad = 1;
+	for (i = 0; i < len && !p->bad; i++)
+		if ((unsigned char)address[i] < 0x20 || address[i] == 0x7f)
+			p->bad = 1;
+	cbv_copy(p->address, sizeof(p->address), address);
+	p->local_len = cbv_split(p->address, &p->domain);
+	cbv_copy(p->helo, sizeof(p->helo), cbv.helo);
+	cbv_copy(p->sender, sizeof(p->sender), cbv.sender);
+	p->connect_timeout = cbv.connect_timeout;
+	p->noop = cbv.noop;
+	p->port = cbv.port;
+	if (mx != NULL)
+		cbv_mx_order(p, mx, n);
+	p->base = cbv.base;
+	p->kick = evtimer_new(cbv.base, cbv_kick_cb, p);
+	p->deadline = evtimer_new(cbv.base, cbv_deadline_cb, p);
+	if (p->kick == NULL || p->deadline == NULL) {
+		log_crit("cbv: out of memory for timers");
+		exit(75);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	evtimer_add(p->deadline, &tv);
+	p->stage = CBV_ST_CONNECT;
+	p->where = CBV_W_QUEUED;
+	TAILQ_INSERT_TAIL(&cbv.queued, p, link);
+	cbv_pump();
+	return p;
+}
+
+struct cbv_waiter *
+cbv_probe(const char *address, const struct resolver_mx *mx, size_t n,
+    cbv_fn *cb, void *arg)
+{
+	struct cbv_probe *p = NULL;
+	struct cbv_waiter *w;
+	const char *domain;
+	size_t local_len;
+
+	if (cbv.base == NULL || address == NULL || cb == NULL)
+		return NULL;
+	local_len = cbv_split(address, &domain);
+	TAILQ_FOREACH(p, &cbv.running, link)
+		if (cbv_same(p, address, local_len, domain))
+			break;
+	if (p == NULL)
+		TAILQ_FOREACH(p, &cbv.queued, link)
+			if (cbv_same(p, address, local_len, domain))
+				break;
+	if (p == NULL)
+		p = cbv_probe_new(address, mx, n);
+	w = xcalloc(1, sizeof(*w));
+	w->probe = p;
+	w->cb = cb;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&p->waiters, w, link);
+	p->nwaiters++;
+	return w;
+}
+
+void
+cbv_cancel(struct cbv_waiter *w)
+{
+	struct cbv_probe *p;
+
+	if (w == NULL || w->calling)
+		return;
+	p = w->probe;
+	TAILQ_REMOVE(&p->waiters, w, link);
+	p->nwaiters--;
+	free(w);
+	if (p->nwaiters > 0 || p == cbv.delivering)
+		return;
+	cbv_trace("abort: nobody waits for <%s> any more", p->address);
+	cbv_detach(p, p->bev != NULL && p->stage != CBV_ST_CONNECT);
+	cbv_probe_free(p);
+	cbv_pump();
+}
+
+void
+cbv_reconfigure(const struct conf *c)
+{
+	cbv_conf_take(c);
+	if (cbv.base != NULL)
+		cbv_pump();
+}
+
+void
+cbv_shutdown(void)
+{
+	struct cbv_probe *p;
+	struct cbv_waiter *w;
+
+	if (cbv.base == NULL)
+		return;
+	while ((p = TAILQ_FIRST(&cbv.queued)) != NULL ||
+	    (p = TAILQ_FIRST(&cbv.running)) != NULL) {
+		cbv_detach(p, 0);
+		cbv_probe_free(p);
+	}
+	/* Called from a callback: the rest of that probe's waiters. */
+	if (cbv.delivering != NULL)
+		while ((w = TAILQ_FIRST(&cbv.delivering->waiters)) != NULL) {
+			TAILQ_REMOVE(&cbv.delivering->waiters, w, link);
+			cbv.delivering->nwaiters--;
+			free(w);
+		}
+	cbv_smtp_shutdown();
+	cbv.base = NULL;
 }

@@ -1,13 +1,15 @@
 /* cbv_cache.c - the CBV cache: one row per return path in the cbv_cache
  * table of stats_db, read on the loop and written in the stats batches.
  *
- *	cbv_cache_get - the unexpired entry of an address; 1 hit, 0 miss, -1 error
+ *	cbv_cache_get - the unexpired entry of an address; 1 hit, 0 miss,
+ *		-1 error
  *	cbv_cache_put - insert or replace an entry; 0 or -1
  *	cbv_cache_delete - remove one address; rows removed or -1
  *	cbv_cache_flush - remove every entry; rows removed or -1
  *	cbv_cache_purge - remove entries expired at a time; rows removed or -1
  *	cbv_cache_list - call a function for each entry, by address; rows or -1
- *	cbv_cache_lookup - the daemon's read: pending writes, then stats_handle()
+ *	cbv_cache_lookup - the daemon's read: pending writes, then the
+ *		table through stats_handle()
  *	cbv_cache_store - the daemon's write, queued with stats_defer()
  *	cbv_cache_purge_later - queue a purge of expired entries
  *	cbv_cache_forget - drop the pending-write overlay (shutdown, tests)

@@ -53,6 +53,7 @@ static void cmd_quit(struct session *, char *);
 static void cmd_vrfy(struct session *, char *);
 static void cmd_expn(struct session *, char *);
 static void cmd_help(struct session *, char *);
+static void cmd_starttls(struct session *, char *);
 
 static const struct command command_table[] = {
 	{ "HELO", cmd_helo, ST_ANY, CMD_LAST_IN_GROUP | CMD_NEED_ARG,
@@ -70,6 +71,8 @@ static const struct command command_table[] = {
 	    "VRFY address" },
 	{ "EXPN", cmd_expn, ST_ANY, CMD_LAST_IN_GROUP, "EXPN list" },
 	{ "HELP", cmd_help, ST_ANY, 0, "HELP" },
+	{ "STARTTLS", cmd_starttls, ST(INIT) | ST(HELO),
+	    CMD_LAST_IN_GROUP | CMD_NO_ARG, "STARTTLS" },
 };
 
 /* command_error - count one client error; past max_errors the client is
@@ -117,7 +120,7 @@ void
 command_dispatch(struct session *s, char *line, size_t len, int more)
 {
 	const struct command *cmd = NULL;
-	char verb[8], *arg;
+	char verb[12], *arg;
 	size_t i, vlen;
 
 	if (line == NULL) {
@@ -213,7 +216,7 @@ helo_apply(struct session *s, const struct helo_verdict *v)
 	}
 	session_reply(s, "250 %s\nPIPELINING\nSIZE %zu\n8BITMIME\n"
 	    "ENHANCEDSTATUSCODES\nSMTPUTF8%s%s", conf->hostname,
-	    conf->max_message_size, conf->tls_certificate != NULL ?
+	    conf->max_message_size, s->rc->tls != NULL && !s->tls ?
 	    "\nSTARTTLS" : "", kw);
 }
 
@@ -613,4 +616,27 @@ cmd_help(struct session *s, char *arg)
 {
 	(void)arg;
 	session_reply(s, "214 2.0.0 See https://www.rfc-editor.org/rfc/rfc5321");
+}
+
+/* cmd_starttls - RFC 3207. Not offered without a certificate, nor twice. */
+static void
+cmd_starttls(struct session *s, char *arg)
+{
+	(void)arg;
+	if (s->rc->tls == NULL) {
+		session_reply(s, "502 5.5.1 Error: command not implemented");
+		command_error(s);
+		return;
+	}
+	if (s->tls) {
+		session_reply(s, "503 5.5.1 Error: TLS already active");
+		command_error(s);
+		return;
+	}
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+	if (session_starttls(s) == -1) {
+		log_warn("session=%s client=%s cannot start TLS", s->id,
+		    s->peer_ip);
+		session_close(s, "tls-error");
+	}
 }

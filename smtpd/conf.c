@@ -284,12 +284,14 @@ conf_set_string(struct conf_parse *p, const struct conf_row *r, char *v)
 	if ((r->flags & CONF_F_NONE) && strcasecmp(v, "none") == 0)
 		return;
 	if (r->type == CONF_T_STRING) {
-		if (r->check != NULL && !r->check(v, why, sizeof(why))) {
+		/* The checker may rewrite its copy (<addr> -> addr). */
+		*dst = xstrdup(v);
+		if (r->check != NULL && !r->check(*dst, why, sizeof(why))) {
 			conf_err(p, "bad value \"%s\" for %s: %s", SAFE(v),
 			    r->key, why);
-			return;
+			free(*dst);
+			*dst = NULL;
 		}
-		*dst = xstrdup(v);
 		return;
 	}
 	n = v[0] == '/' ? snprintf(path, sizeof(path), "%s", v) :

@@ -106,7 +106,11 @@ conf_value_domain(const char *s, char *why, size_t wl)
 				snprintf(why, wl, "a label ends with '-'");
 				return 0;
 			}
-			alldigit = alldigit && c == '\0';
+			if (c == '\0' && alldigit) {
+				snprintf(why, wl, "the last label is numeric");
+				return 0;
+			}
+			alldigit = 1;		/* for the next label */
 			lab = 0;
 			continue;
 		}
@@ -122,10 +126,6 @@ conf_value_domain(const char *s, char *why, size_t wl)
 		if (!isdigit(c))
 			alldigit = 0;
 		lab++;
-	}
-	if (alldigit) {
-		snprintf(why, wl, "the last label is numeric");
-		return 0;
 	}
 	return 1;
 }

@@ -3,6 +3,8 @@
  *
  *	strictmxd [-f FILE] [-d] [-n] [-v]
  */
+#include "config.h"
+
 #include <sys/types.h>
 #include <sys/stat.h>
 

@@ -31,6 +31,7 @@
 #include "sender.h"
 #include "cbv.h"
 #include "notify.h"
+#include "tls.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -60,6 +61,11 @@ runconf_load(const char *path, FILE *errs)
 	rc = xcalloc(1, sizeof(*rc));
 	rc->conf = conf;
 	rc->table = table;
+	if (conf->tls_certificate != NULL &&
+	    (rc->tls = tls_ctx_new(conf, errs)) == NULL) {
+		runconf_unref(rc);
+		return NULL;
+	}
 	rc->refs = 1;
 	return rc;
 }
@@ -76,6 +82,7 @@ runconf_unref(struct runconf *rc)
 {
 	if (rc == NULL || --rc->refs > 0)
 		return;
+	tls_ctx_free(rc->tls);
 	table_free(rc->table);
 	conf_free(rc->conf);
 	free(rc);

@@ -15,6 +15,7 @@ struct table;
 struct runconf {
 	struct conf	*conf;
 	struct table	*table;
+	struct ssl_ctx_st *tls;		/* NULL: no STARTTLS */
 	int		 refs;
 };
 

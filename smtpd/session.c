@@ -37,6 +37,7 @@
 #include "fcrdns.h"
 #include "maildir.h"
 #include "log.h"
+#include "tls.h"
 
 /* Pipelined input waiting while we are parked stops being read here, so a
  * client cannot make us buffer without bound (RFC 2920 §3.1 lets us). */
@@ -76,6 +77,41 @@ session_now(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+session_setup_bev(struct session *s)
+{
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_HIGH);
+	bufferevent_enable(s->bev, EV_WRITE);
+}
+
+/* session_starttls - RFC 3207 §4.2: after our 220 the session starts
+ * over, forgetting HELO and everything learnt before TLS. The reply is
+ * already in the plain output; the dispatcher refused any input sent after
+ * STARTTLS before that reply, so no plaintext can be smuggled into the TLS
+ * session (CVE-2011-0411). Returns -1 if TLS could not be set up. */
+int
+session_starttls(struct session *s)
+{
+	struct bufferevent *bev;
+
+	bev = tls_wrap(s->server->base, s->bev, s->rc->tls);
+	if (bev == NULL)
+		return -1;
+	s->bev = bev;
+	session_setup_bev(s);
+	bufferevent_enable(s->bev, EV_READ);
+	s->tls = 1;
+	s->rec.tls = 1;
+	s->esmtp = 0;
+	s->helo[0] = '\0';
+	s->helo_refused = 0;
+	session_tx_free(s);
+	session_set_state(s, SESSION_ST_INIT);
+	return 0;
 }
 
 /* session_new - set up a session for an accepted socket. Allocation here
@@ -121,10 +157,7 @@ session_new(struct server *srv, int fd, const struct sockaddr *sa,
 		return NULL;
 	}
 	s->rc = runconf_ref(srv->rc);
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_HIGH);
-	bufferevent_enable(s->bev, EV_WRITE);
+	session_setup_bev(s);
 
 	strlcpy_compat(s->rec.id, s->id, sizeof(s->rec.id));
 	strlcpy_compat(s->rec.client_ip, s->peer_ip, sizeof(s->rec.client_ip));

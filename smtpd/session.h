@@ -82,6 +82,7 @@ struct session {
 	enum session_state	 state;
 	enum session_wait	 wait;
 	int			 esmtp;
+	int			 tls;		/* STARTTLS done */
 	int			 hangup;	/* close once the output drained */
 	int			 draining;	/* SIGTERM: finish DATA, then 421 */
 	int			 discard_line;	/* resynchronising after a long line */
@@ -104,6 +105,7 @@ TAILQ_HEAD(session_list, session);
 struct session *session_new(struct server *, int, const struct sockaddr *,
 	    socklen_t);
 void	session_free(struct session *);
+int	session_starttls(struct session *);
 void	session_shutdown(struct session *);
 void	session_reply(struct session *, const char *, ...) PRINTF_LIKE(2, 3);
 void	session_set_state(struct session *, enum session_state);

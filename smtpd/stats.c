@@ -368,11 +368,12 @@ stats_add_cbv(const struct stats_cbv *row)
 
 /* stats_defer - run fn(db, arg) inside the next flush transaction, so that
  * every write of the daemon (cbv_cache.c's too) shares one transaction a
- * second. fn must not BEGIN/COMMIT; it owns arg and frees it. It is called
- * exactly once: with db NULL when stats are disabled, the queue is full or
- * the database is closing without a flush, so that it can free arg. A
- * transaction that fails after fn ran loses fn's writes (the cache is only
- * a cache: the cost is one more probe). */
+ * second. fn must not BEGIN/COMMIT nor call stats_*(); it owns arg and
+ * frees it. It is called exactly once: with db NULL when stats are
+ * disabled, the queue is full or the database closes without a flush, so
+ * that it can free arg. A transaction that fails after fn ran loses fn's
+ * writes (the cache is only a cache: the cost is one more probe); one that
+ * fails at BEGIN (another writer's lock) keeps fn queued for the retry. */
 void
 stats_defer(stats_defer_fn *fn, void *arg)
 {
@@ -482,6 +483,7 @@ stats_shrink(void)
 static int
 stats_flush_now(void)
 {
+	char why[256];
 	size_t i, ran = 0, nrows;
 
 	if (stats.dropped > 0) {
@@ -513,12 +515,19 @@ stats_flush_now(void)
 	stats_shrink();
 	return 0;
 rollback:
+	/* Keep the reason: ROLLBACK would overwrite sqlite3_errmsg(). */
+	snprintf(why, sizeof(why), "%s", sqlite3_errmsg(stats.db));
 	if (!sqlite3_get_autocommit(stats.db))
 		stats_step(stats.stmt[STATS_SQL_ROLLBACK], SQLITE_OK);
+	if (!stats.failing)
+		log_warn("stats: flush of %zu rows failed, will retry: %s",
+		    nrows, why);
+	goto failed;
 fail:
 	if (!stats.failing)
 		log_warn("stats: flush of %zu rows failed, will retry: %s",
 		    nrows, sqlite3_errmsg(stats.db));
+failed:
 	stats.failing = 1;
 	/* The callbacks that ran have freed their arguments: drop them. */
 	if (ran > 0) {

@@ -10,7 +10,6 @@
  * Exit status: 0 ok, 1 error, 2 usage (strictmxctl(8)).
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,18 +63,25 @@ ctl_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* ctl_usage - print the usage of cmd (NULL: of every command); returns
+/* ctl_usage_to - the usage of cmd (NULL: of every command) on fp. */
+static void
+ctl_usage_to(FILE *fp, const char *cmd)
+{
+	size_t i;
+
+	fputs("usage:", fp);
+	for (i = 0; i < CTL_NCMDS; i++)
+		if (cmd == NULL || strcmp(cmd, ctl_cmds[i].name) == 0)
+			fprintf(fp, "\tstrictmxctl [-f file | -d dbfile]"
+			    " %s %s\n", ctl_cmds[i].name, ctl_cmds[i].args);
+}
+
+/* ctl_usage - the usage of cmd (NULL: all) on stderr; returns
  * CTL_EXIT_USAGE so that callers can "return ctl_usage(argv[0])". */
 int
 ctl_usage(const char *cmd)
 {
-	size_t i;
-
-	fputs("usage:", stderr);
-	for (i = 0; i < CTL_NCMDS; i++)
-		if (cmd == NULL || strcmp(cmd, ctl_cmds[i].name) == 0)
-			fprintf(stderr, "\tstrictmxctl [-f file | -d dbfile]"
-			    " %s %s\n", ctl_cmds[i].name, ctl_cmds[i].args);
+	ctl_usage_to(stderr, cmd);
 	return CTL_EXIT_USAGE;
 }
 
@@ -409,7 +415,7 @@ main(int argc, char **argv)
 			ctl.conf_path = optarg;
 			break;
 		case 'h':
-			ctl_usage(NULL);
+			ctl_usage_to(stdout, NULL);
 			return CTL_EXIT_OK;
 		default:
 			return ctl_usage(NULL);

@@ -83,7 +83,9 @@ transfer_received(char *buf, size_t len, const struct session *s,
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	/* RFC 3848 / RFC 6531 §3.7.3 protocol names */
 	if (tx->smtputf8)
-		with = s->esmtp ? "UTF8SMTP" : "UTF8SMTP";
+		with = s->tls ? "UTF8SMTPS" : "UTF8SMTP";
+	else if (s->tls)
+		with = s->esmtp ? "ESMTPS" : "SMTPS";
 	else
 		with = s->esmtp ? "ESMTP" : "SMTP";
 	n = snprintf(buf, len, "Return-Path: <%s>\nReceived: from %s (%s [%s])"

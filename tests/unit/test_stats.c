@@ -425,6 +425,36 @@ START_TEST(test_busy_retry)
 }
 END_TEST
 
+/* A transaction that dies after the rows were written (here a callback
+ * breaks the contract and rolls back) keeps the rows for the next flush;
+ * the callback that ran is not called again. */
+static void
+rollback_fn(struct sqlite3 *db, void *arg)
+{
+	(void)arg;
+	deferred_calls++;
+	if (db != NULL)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+START_TEST(test_rollback_retry)
+{
+	deferred_calls = 0;
+	ck_assert_int_eq(stats_open(NULL, dbpath), 0);
+	add_rows(0, 3);
+	stats_defer(rollback_fn, NULL);
+	stats_flush();
+	ck_assert_int_eq(deferred_calls, 1);
+	ck_assert_uint_eq(stats_pending(), 6);
+	ck_assert_int_eq(count_rows("sessions"), 0);
+	stats_flush();
+	ck_assert_int_eq(deferred_calls, 1);
+	ck_assert_uint_eq(stats_pending(), 0);
+	ck_assert_int_eq(count_rows("sessions"), 3);
+	ck_assert_int_eq(count_rows("cbv"), 3);
+}
+END_TEST
+
 /* Past the bound rows are dropped (and counted in one log line). */
 START_TEST(test_queue_bound)
 {
@@ -492,6 +522,7 @@ main(void)
 	tcase_add_test(tc, test_unwritable_dir);
 	tcase_add_test(tc, test_newer_schema_refused);
 	tcase_add_test(tc, test_busy_retry);
+	tcase_add_test(tc, test_rollback_retry);
 	tcase_add_test(tc, test_queue_bound);
 	tcase_add_test(tc, test_timer_flush);
 	suite_add_tcase(s, tc);

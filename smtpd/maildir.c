@@ -1,0 +1,760 @@
+/* maildir.c - durable delivery (DESIGN §4): the loop writes the message once into
+ * tmp/; one worker thread fsyncs it, links it into every new/, and fsyncs the dirs.
+ *
+ *	maildir_worker_start - start the worker; its completions wake the loop
+ *	maildir_worker_stop - finish queued jobs, join, run the last callbacks
+ *	maildir_open - create missing maildirs, open a unique file in tmp/
+ *	maildir_write - append message text (buffered); 0, or -1 with errno
+ *	maildir_commit - hand the message to the worker; a callback tells the end
+ *	maildir_detach - the owner goes away: no callback; delivery still ends
+ *	maildir_abort - before commit: close and remove the file, free
+ *	maildir_msg_id - the queue id for Received and "250 ... queued as ID"
+ *
+ * The protocol is the maildir one (maildir(5), qmail's maildir.c): a file
+ * appears in new/ only complete and fsynced, under a name no other delivery
+ * can take. One message to several maildirs is written once and hard-linked,
+ * and it is all or nothing: the commit point is the fsync of the last new/
+ * directory; every failure before it unlinks each copy made and the tmp
+ * file, and the owner answers 4xx (RFC 5321 §6.1: once 250 is sent the
+ * message must not be lost, so 250 waits for the commit point).
+ *
+ * Threads: open, write, commit, detach, abort and the callbacks run on the
+ * event loop thread. The worker only touches a message between taking it
+ * from the job queue and putting it on the done queue, both under the
+ * mutex, so no field is shared without it. fsync() is the one blocking call
+ * strictmx allows, and it runs only here (STYLE 6). The worker blocks every
+ * signal so that SIGTERM and SIGHUP go to the loop thread.
+ */
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "strictmx.h"
+#include "xmalloc.h"
+#include "log.h"
+#include "maildir.h"
+
+#define MAILDIR_BUFSIZE	(64 * 1024)	/* write batching on the loop side */
+#define MAILDIR_ID_MAX	80		/* "SECONDS.M<usec>P<pid>Q<seq>" */
+#define MAILDIR_SIZE_MAX 24		/* ",S=" and up to 20 digits */
+
+struct maildir_msg {
+	struct maildir_msg *next;	/* job or done queue */
+	char		**dirs;		/* distinct maildirs; dirs[0] holds tmp */
+	size_t		 ndirs;
+	char		**made;		/* copies in new/, for the rollback */
+	char		**syncdirs;	/* dirs that got a new subdirectory */
+	size_t		 nsync;
+	char		*tmppath;	/* dirs[0]/tmp/NAME */
+	char		 name[NAME_MAX + 1];	/* NAME, without ",S=" */
+	char		 id[MAILDIR_ID_MAX];
+	int		 fd;
+	char		*buf;
+	size_t		 buflen;
+	int		 werr;		/* first write error, sticky */
+	int		 committed;	/* loop thread only */
+	int		 detached;	/* loop thread only */
+	maildir_done_fn	*cb;
+	void		*arg;
+	int		 result;	/* 0 or errno, set by the worker */
+};
+
+/* The worker and its two queues. */
+static struct {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	pthread_t	 thread;
+	int		 running;	/* loop thread only */
+	int		 stopping;
+	struct maildir_msg *jobs, **jobs_tail;
+	struct maildir_msg *done, **done_tail;
+	int		 wake[2];	/* worker -> loop */
+	struct event	*ev;
+} maildir_w = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.wake = { -1, -1 },
+};
+
+static unsigned long maildir_seq;	/* Q<seq>: unique within this pid */
+
+/* maildir_free - release a message and everything it holds */
+
+static void
+maildir_free(struct maildir_msg *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	if (m->fd != -1)
+		close(m->fd);
+	for (i = 0; i < m->ndirs; i++) {
+		free(m->dirs[i]);
+		if (m->made)
+			free(m->made[i]);
+	}
+	for (i = 0; i < m->nsync; i++)
+		free(m->syncdirs[i]);
+	free(m->dirs);
+	free(m->made);
+	free(m->syncdirs);
+	free(m->tmppath);
+	free(m->buf);
+	free(m);
+}
+
+/* maildir_path - snprintf into a PATH_MAX buffer; ENAMETOOLONG on truncation */
+
+static int PRINTF_LIKE(2, 3)
+maildir_path(char *dst, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(dst, PATH_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return EINVAL;
+	if (n >= PATH_MAX)
+		return ENAMETOOLONG;
+	return 0;
+}
+
+/* maildir_add_sync - remember that dir must be fsynced: we created a child */
+
+static void
+maildir_add_sync(struct maildir_msg *m, const char *dir, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < m->nsync; i++)
+		if (strlen(m->syncdirs[i]) == len &&
+		    memcmp(m->syncdirs[i], dir, len) == 0)
+			return;
+	m->syncdirs = xreallocarray(m->syncdirs, m->nsync + 1,
+	    sizeof(*m->syncdirs));
+	m->syncdirs[m->nsync++] = xstrndup(dir, len);
+}
+
+/* maildir_mkdir - mkdir 0700, remembering the parent; EEXIST is fine */
+
+static int
+maildir_mkdir(struct maildir_msg *m, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (mkdir(path, 0700) == 0) {
+		/* The new entry is durable only once its parent is. */
+		maildir_add_sync(m, path, slash == path ? 1 :
+		    (size_t)(slash - path));
+		return 0;
+	}
+	return errno == EEXIST ? 0 : errno;
+}
+
+/* maildir_mkdirs - mkdir -p of an absolute path, each new level 0700 */
+
+static int
+maildir_mkdirs(struct maildir_msg *m, const char *dir)
+{
+	char path[PATH_MAX];
+	char *p;
+	int e;
+
+	if ((e = maildir_path(path, "%s", dir)) != 0)
+		return e;
+	for (p = strchr(path + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		if (p[-1] == '/')
+			continue;	/* "//" */
+		*p = '\0';
+		e = maildir_mkdir(m, path);
+		*p = '/';
+		if (e != 0)
+			return e;
+	}
+	return maildir_mkdir(m, path);
+}
+
+/* maildir_isdir - 0 when path is a directory, ENOENT, ENOTDIR or errno */
+
+static int
+maildir_isdir(const char *path, struct stat *st)
+{
+	if (stat(path, st) == -1)
+		return errno;
+	return S_ISDIR(st->st_mode) ? 0 : ENOTDIR;
+}
+
+/* maildir_prepare - make sure dir, dir/tmp, dir/new, dir/cur are directories */
+
+static int
+maildir_prepare(struct maildir_msg *m, const char *dir, struct stat *st)
+{
+	static const char *const sub[] = { "tmp", "new", "cur" };
+	char path[PATH_MAX];
+	struct stat sst;
+	size_t i;
+	int e;
+
+	if ((e = maildir_isdir(dir, st)) == ENOENT) {
+		if ((e = maildir_mkdirs(m, dir)) != 0)
+			return e;
+		e = maildir_isdir(dir, st);
+	}
+	if (e != 0)
+		return e;
+	for (i = 0; i < 3; i++) {
+		if ((e = maildir_path(path, "%s/%s", dir, sub[i])) != 0)
+			return e;
+		/* stat first: on every delivery but the first it is all. */
+		if ((e = maildir_isdir(path, &sst)) == ENOENT) {
+			if ((e = maildir_mkdir(m, path)) != 0)
+				return e;
+			e = maildir_isdir(path, &sst);
+		}
+		if (e != 0)
+			return e;	/* e.g. "new" is a file: ENOTDIR */
+	}
+	return 0;
+}
+
+/* maildir_host - the hostname part of a maildir name: "/" and ":" become
+ * \057 and \072 (maildir(5)); we also escape octets that are not graphic
+ * ASCII, so that no name ever holds a space, control or 8-bit octet */
+
+static int
+maildir_host(char *dst, size_t size, const char *host)
+{
+	const unsigned char *p;
+	size_t len = 0;
+	int n;
+
+	if (host == NULL || *host == '\0')
+		return EINVAL;
+	for (p = (const unsigned char *)host; *p; p++) {
+		if (*p == '/' || *p == ':' || *p <= ' ' || *p >= 0x7f)
+			n = snprintf(dst + len, size - len, "\\%03o", *p);
+		else
+			n = snprintf(dst + len, size - len, "%c", *p);
+		if (n < 0 || (size_t)n >= size - len)
+			return ENAMETOOLONG;
+		len += (size_t)n;
+	}
+	return 0;
+}
+
+/* maildir_create - pick a unique name and create the file in dirs[0]/tmp */
+
+static int
+maildir_create(struct maildir_msg *m, const char *hostname)
+{
+	char host[NAME_MAX + 1], path[PATH_MAX];
+	struct timeval tv;
+	unsigned long seq;
+	int e, tries, n;
+
+	if ((e = maildir_host(host, sizeof(host), hostname)) != 0)
+		return e;
+	for (tries = 0; tries < 10; tries++) {
+		gettimeofday(&tv, NULL);
+		seq = __atomic_fetch_add(&maildir_seq, 1, __ATOMIC_RELAXED);
+		n = snprintf(m->id, sizeof(m->id), "%lld.M%ldP%ldQ%lu",
+		    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
+		    seq);
+		if (n < 0 || (size_t)n >= sizeof(m->id))
+			return ENAMETOOLONG;
+		/* Leave room for ",S=<size>": the final name is NAME_MAX. */
+		n = snprintf(m->name, sizeof(m->name), "%s.%s", m->id, host);
+		if (n < 0 || (size_t)n + MAILDIR_SIZE_MAX > NAME_MAX)
+			return ENAMETOOLONG;
+		if ((e = maildir_path(path, "%s/tmp/%s", m->dirs[0],
+		    m->name)) != 0)
+			return e;
+		m->fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+		    0600);
+		if (m->fd != -1) {
+			m->tmppath = xstrdup(path);
+			return 0;
+		}
+		/* EEXIST: a stale file from a recycled pid; take the next
+		 * sequence number (qmail sleeps and retries instead). */
+		if (errno != EEXIST)
+			return errno;
+	}
+	return EEXIST;
+}
+
+/* maildir_open - create missing maildirs and open a new message in tmp/ */
+
+struct maildir_msg *
+maildir_open(const char *const *maildirs, size_t n, const char *hostname,
+    int *err)
+{
+	struct maildir_msg *m = xcalloc(1, sizeof(*m));
+	struct stat *ids = NULL;
+	size_t i, j;
+	int e = 0;
+
+	m->fd = -1;
+	if (n == 0) {
+		e = EINVAL;
+		goto fail;
+	}
+	m->dirs = xcalloc(n, sizeof(*m->dirs));
+	ids = xcalloc(n, sizeof(*ids));
+	for (i = 0; i < n; i++) {
+		if (maildirs[i] == NULL || maildirs[i][0] != '/') {
+			e = EINVAL;	/* the table gives absolute paths */
+			goto fail;
+		}
+		if ((e = maildir_prepare(m, maildirs[i], &ids[m->ndirs])) != 0)
+			goto fail;
+		/* One copy per maildir, however it is spelled: compare the
+		 * directories themselves, not their names. */
+		for (j = 0; j < m->ndirs; j++)
+			if (ids[j].st_dev == ids[m->ndirs].st_dev &&
+			    ids[j].st_ino == ids[m->ndirs].st_ino)
+				break;
+		if (j == m->ndirs)
+			m->dirs[m->ndirs++] = xstrdup(maildirs[i]);
+	}
+	if ((e = maildir_create(m, hostname)) != 0)
+		goto fail;
+	m->buf = xmalloc(MAILDIR_BUFSIZE);
+	free(ids);
+	return m;
+
+fail:
+	free(ids);
+	maildir_free(m);
+	*err = e;
+	return NULL;
+}
+
+/* maildir_write_all - write(2) until done; 0 or errno */
+
+static int
+maildir_write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (n == 0)
+			return EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* maildir_write - append to the message; 0, or -1 with errno (ENOSPC...) */
+
+int
+maildir_write(struct maildir_msg *m, const char *p, size_t len)
+{
+	size_t n;
+
+	if (m->committed) {
+		errno = EINVAL;
+		return -1;
+	}
+	while (len > 0 && m->werr == 0) {
+		n = MAILDIR_BUFSIZE - m->buflen;
+		if (n > len)
+			n = len;
+		memcpy(m->buf + m->buflen, p, n);
+		m->buflen += n;
+		p += n;
+		len -= n;
+		if (m->buflen == MAILDIR_BUFSIZE) {
+			m->werr = maildir_write_all(m->fd, m->buf, m->buflen);
+			m->buflen = 0;
+		}
+	}
+	if (m->werr != 0) {
+		errno = m->werr;
+		return -1;
+	}
+	return 0;
+}
+
+/* maildir_fsync_dir - make a directory's entries durable */
+
+static int
+maildir_fsync_dir(const char *path)
+{
+	int fd, e = 0;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return errno;
+	/* EINVAL: this file system cannot sync a directory; it has no
+	 * better promise to give, and refusing all mail would not help. */
+	if (fsync(fd) == -1 && errno != EINVAL)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+/* maildir_copy - EXDEV: copy src into dir/tmp/name, fsync, rename to dst */
+
+static int
+maildir_copy(const char *src, const char *dir, const char *name,
+    const char *dst)
+{
+	char tmp[PATH_MAX];
+	char *buf;
+	ssize_t n;
+	int in, out, e;
+
+	if ((e = maildir_path(tmp, "%s/tmp/%s", dir, name)) != 0)
+		return e;
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno;
+	out = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (out == -1) {
+		e = errno;
+		close(in);
+		return e;
+	}
+	buf = xmalloc(MAILDIR_BUFSIZE);
+	while (e == 0 && (n = read(in, buf, MAILDIR_BUFSIZE)) != 0) {
+		if (n == -1)
+			e = errno == EINTR ? 0 : errno;
+		else
+			e = maildir_write_all(out, buf, (size_t)n);
+	}
+	free(buf);
+	close(in);
+	if (e == 0 && fsync(out) == -1)
+		e = errno;
+	if (close(out) == -1 && e == 0)
+		e = errno;
+	if (e == 0 && rename(tmp, dst) == -1)
+		e = errno;
+	if (e != 0)
+		unlink(tmp);
+	return e;
+}
+
+/* maildir_rollback - remove every copy made and the tmp file; best effort */
+
+static void
+maildir_rollback(struct maildir_msg *m)
+{
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < m->ndirs; i++) {
+		if (m->made[i] == NULL)
+			continue;
+		if (unlink(m->made[i]) == -1 && errno != ENOENT)
+			log_warn("maildir: cannot remove %s: %s", m->made[i],
+			    strerror(errno));
+		/* A link that survives a crash would be a duplicate, the
+		 * lesser evil; still, try to make the removal durable. */
+		if (maildir_path(path, "%s/new", m->dirs[i]) == 0)
+			(void)maildir_fsync_dir(path);
+	}
+	if (unlink(m->tmppath) == -1 && errno != ENOENT)
+		log_warn("maildir: cannot remove %s: %s", m->tmppath,
+		    strerror(errno));
+}
+
+/* maildir_deliver - the worker's job: 0 when durably in every maildir */
+
+static int
+maildir_deliver(struct maildir_msg *m)
+{
+	char dst[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+	size_t i;
+	int e;
+
+	m->made = xcalloc(m->ndirs, sizeof(*m->made));
+	e = m->werr;
+	if (e == 0)
+		e = maildir_write_all(m->fd, m->buf, m->buflen);
+	/* The data must be on disk before any name points to it. */
+	if (e == 0 && fsync(m->fd) == -1)
+		e = errno;
+	if (e == 0 && fstat(m->fd, &st) == -1)
+		e = errno;
+	/* close() can report a late write error (NFS): check it too. */
+	if (close(m->fd) == -1 && e == 0)
+		e = errno;
+	m->fd = -1;
+	for (i = 0; e == 0 && i < m->ndirs; i++) {
+		e = maildir_path(dst, "%s/new/%s,S=%jd", m->dirs[i], m->name,
+		    (intmax_t)st.st_size);
+		if (e != 0)
+			break;
+		if (link(m->tmppath, dst) == -1) {
+			e = errno;
+			/* Another file system (or a bind mount): copy. */
+			if (e == EXDEV)
+				e = maildir_copy(m->tmppath, m->dirs[i],
+				    m->name, dst);
+			if (e != 0)
+				break;
+		}
+		m->made[i] = xstrdup(dst);
+	}
+	for (i = 0; e == 0 && i < m->ndirs; i++)
+		if ((e = maildir_path(path, "%s/new", m->dirs[i])) == 0)
+			e = maildir_fsync_dir(path);
+	for (i = 0; e == 0 && i < m->nsync; i++)
+		e = maildir_fsync_dir(m->syncdirs[i]);
+	if (e != 0) {
+		maildir_rollback(m);
+		return e;
+	}
+
+	/*
+	 * Commit point: the message is durably in every new/. What is left
+	 * is tidying tmp/; a failure there leaves a stray tmp file, which
+	 * maildir readers clean after 36 hours, and is only logged: undoing
+	 * a complete delivery now would be unreliable (a reader may already
+	 * have moved the file to cur/) and would make the client resend.
+	 */
+	if (unlink(m->tmppath) == -1)
+		log_warn("maildir: cannot remove %s: %s", m->tmppath,
+		    strerror(errno));
+	else if (maildir_path(path, "%s/tmp", m->dirs[0]) == 0 &&
+	    (e = maildir_fsync_dir(path)) != 0)
+		log_warn("maildir: fsync %s: %s", path, strerror(e));
+	return 0;
+}
+
+/* maildir_worker_main - take jobs until told to stop and the queue is empty */
+
+static void *
+maildir_worker_main(void *unused)
+{
+	struct maildir_msg *m;
+	ssize_t n;
+
+	(void)unused;
+	pthread_mutex_lock(&maildir_w.lock);
+	for (;;) {
+		while (maildir_w.jobs == NULL && !maildir_w.stopping)
+			pthread_cond_wait(&maildir_w.cond, &maildir_w.lock);
+		if ((m = maildir_w.jobs) == NULL)
+			break;		/* stopping, and nothing left */
+		if ((maildir_w.jobs = m->next) == NULL)
+			maildir_w.jobs_tail = &maildir_w.jobs;
+		pthread_mutex_unlock(&maildir_w.lock);
+
+		m->result = maildir_deliver(m);
+
+		pthread_mutex_lock(&maildir_w.lock);
+		m->next = NULL;
+		*maildir_w.done_tail = m;
+		maildir_w.done_tail = &m->next;
+		/* One byte per completion; a full pipe already wakes the
+		 * loop, so EAGAIN is fine. */
+		do
+			n = write(maildir_w.wake[1], "", 1);
+		while (n == -1 && errno == EINTR);
+	}
+	pthread_mutex_unlock(&maildir_w.lock);
+	return NULL;
+}
+
+/* maildir_run_done - on the loop thread: callbacks of finished jobs, in order */
+
+static void
+maildir_run_done(void)
+{
+	struct maildir_msg *m, *next;
+
+	pthread_mutex_lock(&maildir_w.lock);
+	m = maildir_w.done;
+	maildir_w.done = NULL;
+	maildir_w.done_tail = &maildir_w.done;
+	pthread_mutex_unlock(&maildir_w.lock);
+	for (; m != NULL; m = next) {
+		next = m->next;
+		/* The message stays valid during the callback. */
+		if (!m->detached && m->cb != NULL)
+			m->cb(m->arg, m->result);
+		maildir_free(m);
+	}
+}
+
+/* maildir_wake_cb - the worker finished something */
+
+static void
+maildir_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[64];
+
+	(void)what;
+	(void)arg;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		continue;
+	maildir_run_done();
+}
+
+/* maildir_worker_start - start the worker; 0, or -1 with errno */
+
+int
+maildir_worker_start(struct event_base *base)
+{
+	sigset_t all, old;
+	int e, i;
+
+	if (maildir_w.running) {
+		errno = EBUSY;
+		return -1;
+	}
+	if (pipe(maildir_w.wake) == -1)
+		return -1;
+	for (i = 0; i < 2; i++)
+		if (fcntl(maildir_w.wake[i], F_SETFD, FD_CLOEXEC) == -1 ||
+		    fcntl(maildir_w.wake[i], F_SETFL, O_NONBLOCK) == -1) {
+			e = errno;
+			goto fail;
+		}
+	maildir_w.jobs = maildir_w.done = NULL;
+	maildir_w.jobs_tail = &maildir_w.jobs;
+	maildir_w.done_tail = &maildir_w.done;
+	maildir_w.stopping = 0;
+	maildir_w.ev = event_new(base, maildir_w.wake[0], EV_READ | EV_PERSIST,
+	    maildir_wake_cb, NULL);
+	if (maildir_w.ev == NULL || event_add(maildir_w.ev, NULL) == -1) {
+		e = ENOMEM;
+		goto fail;
+	}
+	/* The thread inherits the mask: signals stay with the loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&maildir_w.thread, NULL, maildir_worker_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0)
+		goto fail;
+	maildir_w.running = 1;
+	return 0;
+
+fail:
+	if (maildir_w.ev != NULL)
+		event_free(maildir_w.ev);
+	maildir_w.ev = NULL;
+	close(maildir_w.wake[0]);
+	close(maildir_w.wake[1]);
+	maildir_w.wake[0] = maildir_w.wake[1] = -1;
+	errno = e;
+	return -1;
+}
+
+/* maildir_worker_stop - finish every queued job, join the worker, then run
+ * the remaining callbacks here, on the calling (loop) thread. Call it before
+ * event_base_free(): the callbacks need no dispatching loop, only live
+ * owners; an owner that is already gone must have detached its message. */
+
+void
+maildir_worker_stop(void)
+{
+	if (!maildir_w.running)
+		return;
+	pthread_mutex_lock(&maildir_w.lock);
+	maildir_w.stopping = 1;
+	pthread_cond_broadcast(&maildir_w.cond);
+	pthread_mutex_unlock(&maildir_w.lock);
+	pthread_join(maildir_w.thread, NULL);
+	maildir_w.running = 0;
+	event_free(maildir_w.ev);
+	maildir_w.ev = NULL;
+	close(maildir_w.wake[0]);
+	close(maildir_w.wake[1]);
+	maildir_w.wake[0] = maildir_w.wake[1] = -1;
+	maildir_run_done();
+}
+
+/* maildir_commit - hand over to the worker; cb(arg, 0 or errno) runs later
+ * on the loop thread, and the message is freed when it returns */
+
+void
+maildir_commit(struct maildir_msg *m, maildir_done_fn *cb, void *arg)
+{
+	if (!maildir_w.running) {
+		/* A programming error: nobody could ever answer. */
+		log_crit("maildir_commit: worker not running");
+		abort();
+	}
+	m->cb = cb;
+	m->arg = arg;
+	m->committed = 1;
+	pthread_mutex_lock(&maildir_w.lock);
+	m->next = NULL;
+	*maildir_w.jobs_tail = m;
+	maildir_w.jobs_tail = &m->next;
+	pthread_cond_signal(&maildir_w.cond);
+	pthread_mutex_unlock(&maildir_w.lock);
+}
+
+/* maildir_detach - the owner is going away (its client hung up, or the
+ * session timed out) while the worker has the message. The worker cannot
+ * be stopped halfway without risking a half-made delivery, so it finishes
+ * and the message may well land although no 250 was sent; the client will
+ * then retry and the recipient may get it twice. RFC 5321 §6.1 prefers
+ * that to loss, and so do we. No callback runs; the loop frees it. Before
+ * commit there is nothing the worker owns, so this is maildir_abort(). */
+
+void
+maildir_detach(struct maildir_msg *m)
+{
+	if (m == NULL)
+		return;
+	if (!m->committed) {
+		maildir_abort(m);
+		return;
+	}
+	m->detached = 1;
+}
+
+/* maildir_abort - before commit: close and unlink the tmp file, free */
+
+void
+maildir_abort(struct maildir_msg *m)
+{
+	if (m == NULL)
+		return;
+	if (m->committed) {
+		log_warn("maildir_abort after commit of %s; detaching", m->id);
+		m->detached = 1;
+		return;
+	}
+	if (m->tmppath != NULL && unlink(m->tmppath) == -1)
+		log_warn("maildir: cannot remove %s: %s", m->tmppath,
+		    strerror(errno));
+	maildir_free(m);
+}
+
+/* maildir_msg_id - "SECONDS.M<usec>P<pid>Q<seq>", valid while m is */
+
+const char *
+maildir_msg_id(const struct maildir_msg *m)
+{
+	return m->id;
+}

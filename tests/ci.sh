@@ -1,0 +1,46 @@
+#!/bin/bash
+# ci.sh - the whole test suite on a fresh Debian 12 machine, as root:
+# install packages, build with -Werror, run unit and end-to-end tests, then
+# the end-to-end tests again against an AddressSanitizer+UBSan build.
+# Ends with one line "N passed, M failed" for CI.
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+start=$(date +%s)
+bash tests/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+status=0
+
+autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
+
+build() {	# build DIR CFLAGS
+	rm -rf "$1" && mkdir -p "$1" && cd "$1" &&
+	"$top/configure" --enable-werror --sysconfdir=/etc --localstatedir=/var \
+		CFLAGS="$2" >configure.out 2>&1 &&
+	make -j2 >make.out 2>&1
+	local rc=$?
+	cd "$top"
+	[ $rc -eq 0 ] || { echo "build in $1 failed:"; tail -40 "$1/make.out" "$1/configure.out"; }
+	return $rc
+}
+
+echo "== build (-O2 -Werror)"
+if build build-ci "-O2 -g"; then
+	echo "== make check"
+	(cd build-ci && make -j1 check) || status=1
+else
+	status=1
+fi
+
+echo "== build (ASan+UBSan) and end-to-end tests under it"
+san="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+if build build-asan "$san"; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	(cd build-asan && make -j1 check TESTS="tests/unit/test_data tests/unit/test_addr tests/unit/test_maildir tests/e2e/run.sh") || status=1
+else
+	status=1
+fi
+
+echo "== took $(( $(date +%s) - start )) s"
+python3 tests/summary.py build-ci build-asan || status=1
+exit $status

@@ -1,0 +1,17 @@
+#!/bin/sh
+# install-deps.sh - the Debian 12 packages strictmx needs to build, run and
+# test. Run as root; safe to run again.
+set -e
+export DEBIAN_FRONTEND=noninteractive
+PKGS="build-essential autoconf automake pkg-config libevent-dev libssl-dev
+libudns-dev libsqlite3-dev sqlite3 check python3 python3-pytest swaks
+dnsmasq-base iproute2 util-linux groff-base openssl"
+missing=
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi

@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""summary.py - add up the automake test logs of the given build dirs:
+Check's "Checks: N, Failures: F, Errors: E", pytest's "N passed, M failed",
+plain PASS/FAIL for other scripts. Prints one line "N passed, M failed"."""
+import glob
+import os
+import re
+import sys
+
+passed = failed = 0
+seen = False
+for d in sys.argv[1:]:
+    for trs in sorted(glob.glob(os.path.join(d, "tests", "**", "*.trs"),
+                                recursive=True)):
+        seen = True
+        log = trs[:-4] + ".log"
+        text = open(log, errors="replace").read() if os.path.exists(log) else ""
+        res = re.search(r":test-result: (\w+)", open(trs).read())
+        res = res.group(1) if res else "ERROR"
+        check = re.search(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)", text)
+        pyp = re.findall(r"(\d+) passed", text)
+        pyf = re.findall(r"(\d+) (?:failed|errors?)\b", text)
+        if check:
+            n, fl, er = map(int, check.groups())
+            p, f = n - fl - er, fl + er
+        elif pyp or pyf:
+            p = int(pyp[-1]) if pyp else 0
+            f = int(pyf[-1]) if pyf else 0
+        else:
+            p, f = int(res in ("PASS", "XFAIL")), 0
+        if res in ("FAIL", "ERROR", "XPASS", "SKIP") and f == 0:
+            f = 1   # crashed, skipped or failed with no countable summary
+        passed += p
+        failed += f
+        print(f"{res:5} {p:4} passed {f:3} failed  {log}")
+if not seen:
+    print("no test results found")
+    failed += 1
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
