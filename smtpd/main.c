@@ -160,6 +160,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Mail is private: maildir files 0600, directories 0700. */
+	umask(077);
 	if (!foreground && main_daemonize() == -1) {
 		perror("strictmxd: daemonize");
 		return 1;

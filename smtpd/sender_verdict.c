@@ -94,8 +94,9 @@ sender_verdict_accept(struct sender_verdict *v, const char *by,
 /*
  * sender_verdict_refuse - a refusing verdict: "CODE ENH <addr>: Sender
  * address rejected: TEXT", cut below 512 octets. Only sender_policy enforce
- * refuses; in log (or off, for strictmxctl) the session accepts: code 0,
- * enforced 0, and the reply says what enforce would have said.
+ * refuses (enforced 1); in log (or off, for strictmxctl) code and reply say
+ * what enforce would have done and enforced is 0: the session accepts, and
+ * logs the would-be refusal.
  */
 void
 sender_verdict_refuse(const struct conf *conf, struct sender_verdict *v,
@@ -117,10 +118,8 @@ sender_verdict_refuse(const struct conf *conf, struct sender_verdict *v,
 	snprintf(v->outcome, sizeof(v->outcome), "%s",
 	    code >= 500 ? "fail" : "tempfail");
 	sender_verdict_copy(v->reason, sizeof(v->reason), text);
-	if (conf->sender_policy == POLICY_ENFORCE) {
-		v->code = code;
-		v->enforced = 1;
-	}
+	v->code = code;
+	v->enforced = conf->sender_policy == POLICY_ENFORCE;
 }
 
 /* sender_verdict_act - the verdict for an undecided or refused result

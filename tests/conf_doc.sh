@@ -3,10 +3,12 @@
 # table in smtpd/conf.c, with the same defaults, in both directions (as
 # Postfix's release check of undocumented and unimplemented parameters).
 #
-# usage: conf_doc.sh CONF_KEYS MAN_PAGE
+# usage: conf_doc.sh [CONF_KEYS MAN_PAGE]
 #	CONF_KEYS	the built tests/unit/conf_keys program, which prints
 #			the table as "key<TAB>default" lines
 #	MAN_PAGE	man/strictmx.conf.5
+# Without arguments (as `make check` runs it) they come from $CONF_KEYS and
+# $TOP_SRCDIR/man/strictmx.conf.5 ($srcdir when TOP_SRCDIR is unset).
 #
 # From the page it reads the first-level items of the list in the KEYS
 # section: each must be ".It Cm key ..." and must hold exactly one line
@@ -18,12 +20,16 @@ set -u
 LC_ALL=C
 export LC_ALL
 
-if [ $# -ne 2 ]; then
-	echo "usage: $0 CONF_KEYS MAN_PAGE" >&2
+if [ $# -eq 2 ]; then
+	prog=$1
+	page=$2
+elif [ $# -eq 0 ] && [ -n "${CONF_KEYS:-}" ]; then
+	prog=$CONF_KEYS
+	page=${TOP_SRCDIR:-${srcdir:-.}}/man/strictmx.conf.5
+else
+	echo "usage: $0 CONF_KEYS MAN_PAGE (or set CONF_KEYS)" >&2
 	exit 2
 fi
-prog=$1
-page=$2
 if [ ! -r "$page" ]; then
 	echo "conf_doc: cannot read $page" >&2
 	exit 1

@@ -111,10 +111,11 @@ class Client:
         self.greeting = None
 
     # -- output
-    def send(self, data):
+    def send(self, data, timeout=None):
         if isinstance(data, str):
             data = data.encode("utf-8")
         self.transcript.append(("C", data))
+        self.sock.settimeout(timeout or self.timeout)
         self.sock.sendall(data)
 
     def line(self, text):
@@ -468,8 +469,15 @@ class Strictmxd:
                                    % (self.proc.returncode, self.log()))
             have = listening_sockets()
             return all(w in have for w in want)
-        wait_until(ready, timeout, what="strictmxd to listen on %s"
-                   % self.conf["listen"])
+        try:
+            wait_until(ready, timeout, what="strictmxd to listen on %s"
+                       % self.conf["listen"])
+        except HarnessError:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.log_fh.close()
+            raise
         return self
 
     @property

@@ -73,15 +73,16 @@ def send_message(m, sender, rcpts, text, helo="client.example",
 
 def check_file(m, name, data, *, sender, rcpts, body, qid=None,
                helo="client.example", ip="127.0.0.1", ptr="unknown",
-               proto="ESMTP"):
+               proto="ESMTP", size=None):
     """The exact bytes of a delivered file (DESIGN 4) and its name."""
     fm = FNAME.match(name)
     assert fm, "maildir file name %r does not match %s" % (name,
                                                            FNAME.pattern)
     assert int(fm.group(1)) == m.pid, "P<pid> in %r is not the daemon's " \
         "pid %d" % (name, m.pid)
-    assert int(fm.group(2)) == len(data), "S=%s in %r but the file has %d " \
-        "bytes" % (fm.group(2), name, len(data))
+    size = len(data) if size is None else size
+    assert int(fm.group(2)) == size, "S=%s in %r but the file has %d " \
+        "bytes" % (fm.group(2), name, size)
     if isinstance(body, str):
         body = body.encode("utf-8")
     idrx = re.escape(qid) if qid else r"\S+"
@@ -194,14 +195,19 @@ def test_smtplib_delivery_exact_bytes(mx):
     s = m.smtplib(helo="client.example")
     code, _ = s.ehlo()
     assert code == 250
-    refused = s.sendmail("sender@sender.example", ["alice@test.example"],
-                         BODY.encode())
-    assert refused == {}
-    qid = QUEUED.match(s._last_reply if hasattr(s, "_last_reply") else
-                       "2.0.0 Ok: queued as x")
-    s.quit()
+    assert s.has_extn("pipelining") and s.has_extn("8bitmime")
+    assert s.esmtp_features["size"] == "26214400"
+    # smtplib writes the parameter in lower case: size=NNN
+    assert s.mail("sender@sender.example", ["size=%d" % len(BODY)]) == \
+        (250, b"2.1.0 Ok")
+    assert s.rcpt("alice@test.example") == (250, b"2.1.5 Ok")
+    # smtplib turns LF into CRLF (and stuffs dots) only in a str message
+    code, text = s.data(BODY)
+    assert code == 250, text
+    qid = QUEUED.match(text.decode()).group(1)
+    assert s.quit()[0] == 221
     name, data = only_message(m, "alice")
-    check_file(m, name, data, sender="sender@sender.example",
+    check_file(m, name, data, sender="sender@sender.example", qid=qid,
                rcpts=["alice@test.example"], body=BODY)
     md = m.maildir("alice")
     for sub in ("new", "cur", "tmp"):
@@ -459,7 +465,7 @@ def test_unknown_user_and_relay(mx):
           "5.1.1 <nobody@test.example>: Recipient address rejected: "
           "User unknown")
     for a in ("someone@elsewhere.example", "alice@sub.test.example",
-              "alice@test.example.evil.example", "alice@example"):
+              "alice@test.example.evil.example"):
         c.cmd("RCPT TO:<%s>" % a, 554, "5.7.1 <%s>: Relay access denied" % a)
     # source routes are tolerated and ignored (RFC 5321 4.1.1.3, C.)
     c.cmd("RCPT TO:<@relay.example:alice@test.example>", 250)
@@ -474,7 +480,8 @@ def test_local_part_never_builds_a_path(mx):
     before = sorted(os.listdir(m.dir))
     c = session(m)
     c.cmd("MAIL FROM:<s@sender.example>", 250)
-    c.cmd("RCPT TO:<../alice@test.example>", 550)
+    r = c.cmd("RCPT TO:<../alice@test.example>")     # bad dot-string
+    assert r.code in (550, 553), c.dump()
     c.cmd('RCPT TO:<"../../../etc"@test.example>', 550)
     c.cmd('RCPT TO:<"../x/../../y"@other.example>', 250)
     c.cmd("RCPT TO:<..@other.example>", None)   # syntax: 553 or catch-all 250
@@ -519,7 +526,7 @@ def test_max_recipients(mx):
      "5.1.3 Bad sender address syntax"),
     ("MAIL FROM:<a@[300.1.1.1]>", 553, "5.1.3 Bad sender address syntax"),
     ("MAIL FROM:<a@sender.example> FOO=bar", 555,
-     "5.5.4 Unsupported option: FOO=bar"),
+     re.compile(r"^5\.5\.4 Unsupported option: FOO(=bar)?$")),
     ("MAIL FROM:<a@sender.example> SIZE=abc", 501, None),
     ("MAIL FROM:<a@sender.example> BODY=9BIT", 501, None),
     ("MAIL FROM:<a@sender.example> SIZE=26214401", 552,
@@ -550,21 +557,23 @@ def test_mail_syntax(mx_shared, line, code, text):
     ("RCPT FROM:<alice@test.example>", 501,
      "5.5.4 Syntax: RCPT TO:<address>"),
     ("RCPT", 501, "5.5.4 Syntax: RCPT TO:<address>"),
-    ("RCPT TO:<>", 501, None),
+    ("RCPT TO:<>", (501, 553), None),
     ("RCPT TO:<alice@>", 553, "5.1.3 Bad recipient address syntax"),
     ("RCPT TO:<ali ce@test.example>", 553,
      "5.1.3 Bad recipient address syntax"),
     ("RCPT TO:<alice@test.example> NOTIFY=NEVER", 555,
-     "5.5.4 Unsupported option: NOTIFY=NEVER"),
+     re.compile(r"^5\.5\.4 Unsupported option: NOTIFY(=NEVER)?$")),
     ("RCPT TO:<alice@test.example>", 250, "2.1.5 Ok"),
     ("RCPT TO:<\"alice\"@test.example>", 250, "2.1.5 Ok"),
 ])
 def test_rcpt_syntax(mx_shared, line, code, text):
     c = session(mx_shared)
     c.cmd("MAIL FROM:<s@sender.example>", 250)
-    r = c.cmd(line, code, text)
-    if line == "RCPT TO:<>":
-        assert r.code in (501, 553)
+    if isinstance(code, tuple):
+        r = c.cmd(line)
+        assert r.code in code, c.dump()
+    else:
+        c.cmd(line, code, text)
     c.cmd("QUIT", 221)
 
 
@@ -589,7 +598,7 @@ def mx_shared(_shared_daemon):
 
 
 def test_command_sequence_errors(mx):
-    m = mx()
+    m = mx(max_errors=50)
     c = session(m)
     c.cmd("RCPT TO:<alice@test.example>", 503,
           "5.5.1 Error: need MAIL command")
@@ -915,17 +924,16 @@ def test_25mb_message_streams_to_disk(mx):
     c.cmd("RCPT TO:<alice@test.example>", 250)
     c.cmd("DATA", 354)
     hwm0 = m.vm("VmHWM")
-    c.sock.settimeout(60)
-    c.send(payload + b".\r\n")
-    c.expect(250, QUEUED, timeout=60)
+    c.send(payload + b".\r\n", timeout=60)
+    qid = QUEUED.match(c.expect(250, QUEUED, timeout=60).text).group(1)
     hwm1 = m.vm("VmHWM")
     name, data = only_message(m, "alice")
-    body = data.split(b"\n", 4)[4] if data.startswith(b"Return-Path") \
-        else data
-    assert data.endswith(stored)
-    assert hashlib.sha256(data[-len(stored):]).digest() == \
-        hashlib.sha256(stored).digest()
-    assert body
+    head, _, body = data.partition(b"\nSubject: big\n")
+    assert hashlib.sha256(b"Subject: big\n" + body).hexdigest() == \
+        hashlib.sha256(stored).hexdigest(), "the stored body differs"
+    check_file(m, name, head + b"\n", sender="s@sender.example", qid=qid,
+               rcpts=["alice@test.example"], body=b"",
+               size=len(data))
     growth = hwm1 - hwm0
     assert growth < 8 * 1024, "VmHWM grew by %d KiB (from %d to %d KiB) " \
         "for a 25 MB message" % (growth, hwm0, hwm1)
@@ -944,8 +952,7 @@ def test_concurrent_clients(mx):
             s.ehlo()
             barrier.wait()          # all 30 sessions open at once
             s.sendmail("s%d@sender.example" % i, ["alice@test.example"],
-                       ("Subject: concurrent %d\n\nbody %d\n" % (i, i))
-                       .encode())
+                       "Subject: concurrent %d\n\nbody %d\n" % (i, i))
             s.quit()
         except Exception as e:      # reported below
             errors.append((i, repr(e)))

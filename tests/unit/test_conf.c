@@ -4,7 +4,8 @@
  *
  *	main - run every suite; exit 1 if any test failed. The directory of
  *		the example configs is argv[1], else $CONF_DIR, else
- *		$srcdir/conf (automake's test harness sets srcdir), else conf.
+ *		$TOP_SRCDIR/conf, else $srcdir/conf (automake's test harness
+ *		sets srcdir), else conf.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -758,6 +759,8 @@ main(int argc, char **argv)
 		snprintf(conf_dir, sizeof(conf_dir), "%s", argv[1]);
 	else if ((d = getenv("CONF_DIR")) != NULL)
 		snprintf(conf_dir, sizeof(conf_dir), "%s", d);
+	else if ((d = getenv("TOP_SRCDIR")) != NULL)
+		snprintf(conf_dir, sizeof(conf_dir), "%s/conf", d);
 	else if ((d = getenv("srcdir")) != NULL)
 		snprintf(conf_dir, sizeof(conf_dir), "%s/conf", d);
 	if (mkdtemp(tmpdir) == NULL) {
