@@ -13,11 +13,13 @@
  *	cbv_set_trace - report every connect, command and reply as one line
  *		(the trace function must not call back into cbv_*)
  *	cbv_set_port - destination port, 25 unless a test says otherwise
+ *	cbv_pending - probes queued or running plus connections still saying
+ *		QUIT: 0 when a one-shot caller (strictmxctl cbv) may stop
  *	cbv_stage_name, cbv_outcome_name - names for logs and the stats table
  *	cbv_done, cbv_trace, cbv_tracing - for cbv_smtp.c (cbv_smtp.h)
  *
  * This file queues and shares probes; cbv_smtp.c holds the conversation.
- * Decisions (documented in strictmx.conf(5) too):
+ * Decisions (for strictmx.conf(5) to tell the admin):
  * - Probes of one address (local part exactly, domain in any case) share
  *   one probe with a waiter each, reference counted as in Postfix's
  *   postscreen_dnsbl.c. When its last waiter is cancelled a probe is
@@ -73,8 +75,8 @@ static struct {
 	unsigned short	 port;
 	cbv_trace_fn	*trace;
 	void		*trace_arg;
-	TAILQ_HEAD(, cbv_probe) queued, running;
-	size_t		 nrunning;
+	TAILQ_HEAD(cbv_probes, cbv_probe) queued, running;
+	size_t		 nrunning, nqueued;
 	struct cbv_probe *delivering;	/* whose waiters are being called */
 } cbv = { .port = 25 };
 
@@ -124,6 +126,12 @@ cbv_trace(const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	cbv.trace(line, cbv.trace_arg);
+}
+
+size_t
+cbv_pending(void)
+{
+	return cbv.nrunning + cbv.nqueued + cbv_smtp_closing();
 }
 
 int
@@ -177,7 +185,7 @@ cbv_init(struct event_base *base, const struct conf *c)
 	cbv.base = base;
 	TAILQ_INIT(&cbv.queued);
 	TAILQ_INIT(&cbv.running);
-	cbv.nrunning = 0;
+	cbv.nrunning = cbv.nqueued = 0;
 	cbv.delivering = NULL;
 	cbv_conf_take(c);
 	return 0;
@@ -211,6 +219,7 @@ cbv_pump(void)
 		if (cbv_domain_running(p->domain) >= cbv.max_per_domain)
 			continue;
 		TAILQ_REMOVE(&cbv.queued, p, link);
+		cbv.nqueued--;
 		TAILQ_INSERT_TAIL(&cbv.running, p, link);
 		p->where = CBV_W_RUNNING;
 		cbv.nrunning++;
@@ -222,9 +231,10 @@ cbv_pump(void)
 static void
 cbv_detach(struct cbv_probe *p, int quit)
 {
-	if (p->where == CBV_W_QUEUED)
+	if (p->where == CBV_W_QUEUED) {
 		TAILQ_REMOVE(&cbv.queued, p, link);
-	else if (p->where == CBV_W_RUNNING) {
+		cbv.nqueued--;
+	} else if (p->where == CBV_W_RUNNING) {
 		TAILQ_REMOVE(&cbv.running, p, link);
 		cbv.nrunning--;
 	}
@@ -338,6 +348,23 @@ cbv_split(const char *address, const char **domain)
 	return at != NULL ? (size_t)(at - address) : strlen(address);
 }
 
+/* cbv_find - the probe of this address in flight or queued, if any. */
+static struct cbv_probe *
+cbv_find(const char *address)
+{
+	struct cbv_probe *p;
+	const char *domain;
+	size_t local_len = cbv_split(address, &domain);
+
+	TAILQ_FOREACH(p, &cbv.running, link)
+		if (cbv_same(p, address, local_len, domain))
+			return p;
+	TAILQ_FOREACH(p, &cbv.queued, link)
+		if (cbv_same(p, address, local_len, domain))
+			return p;
+	return NULL;
+}
+
 /* cbv_mx_order - our copy of the MX list: by preference, equal ones in
  * random order (RFC 5321 §5.1), null MX entries dropped, cbv_max_mx. */
 static void
@@ -376,12 +403,15 @@ cbv_probe_new(const char *address, const struct resolver_mx *mx, size_t n)
 	TAILQ_INIT(&p->waiters);
 	/* The address goes into RCPT TO:<...> (RFC 5321 §4.5.3.1.3: 256
 	 * octets with the brackets); no control octet may smuggle a line. */
+	cbv_copy(p->address, sizeof(p->address), address);
 	if (len > SMTP_PATH_MAX - 2)
 		p->bad = 1;
-	for (i = 0; i < len && !p->bad; i++)
-		if ((unsigned char)address[i] < 0x20 || address[i] == 0x7f)
-			p->bad = 1;
-	cbv_copy(p->address, sizeof(p->address), address);
+	/* A bad probe is never shared, so its copy may be defanged for
+	 * the trace and the log. */
+	for (i = 0; p->address[i] != '\0'; i++)
+		if ((unsigned char)p->address[i] < 0x20 ||
+		    p->address[i] == 0x7f)
+			p->bad = 1, p->address[i] = '?';
 	p->local_len = cbv_split(p->address, &p->domain);
 	cbv_copy(p->helo, sizeof(p->helo), cbv.helo);
 	cbv_copy(p->sender, sizeof(p->sender), cbv.sender);
@@ -402,30 +432,22 @@ cbv_probe_new(const char *address, const struct resolver_mx *mx, size_t n)
 	p->stage = CBV_ST_CONNECT;
 	p->where = CBV_W_QUEUED;
 	TAILQ_INSERT_TAIL(&cbv.queued, p, link);
+	cbv.nqueued++;
 	cbv_pump();
 	return p;
 }
 
+/* cbv_probe - join the probe of this address in flight, or queue one. */
 struct cbv_waiter *
 cbv_probe(const char *address, const struct resolver_mx *mx, size_t n,
     cbv_fn *cb, void *arg)
 {
-	struct cbv_probe *p = NULL;
+	struct cbv_probe *p;
 	struct cbv_waiter *w;
-	const char *domain;
-	size_t local_len;
 
 	if (cbv.base == NULL || address == NULL || cb == NULL)
 		return NULL;
-	local_len = cbv_split(address, &domain);
-	TAILQ_FOREACH(p, &cbv.running, link)
-		if (cbv_same(p, address, local_len, domain))
-			break;
-	if (p == NULL)
-		TAILQ_FOREACH(p, &cbv.queued, link)
-			if (cbv_same(p, address, local_len, domain))
-				break;
-	if (p == NULL)
+	if ((p = cbv_find(address)) == NULL)
 		p = cbv_probe_new(address, mx, n);
 	w = xcalloc(1, sizeof(*w));
 	w->probe = p;
@@ -436,6 +458,7 @@ cbv_probe(const char *address, const struct resolver_mx *mx, size_t n,
 	return w;
 }
 
+/* cbv_cancel - drop one waiter; with the last one the probe goes too. */
 void
 cbv_cancel(struct cbv_waiter *w)
 {
@@ -463,6 +486,7 @@ cbv_reconfigure(const struct conf *c)
 		cbv_pump();
 }
 
+/* cbv_shutdown - free all; callable from a callback (cbv.delivering). */
 void
 cbv_shutdown(void)
 {

@@ -34,6 +34,15 @@ enum cbv_outcome {
 	CBV_OUTCOME_LAST,
 };
 
+/* The deciding stage of a PASS is CBV_ST_RCPT (CBV_ST_DONE is not used).
+ * reply is the remote's last reply ("550 5.1.1 text text", at most
+ * CBV_REPLY_TEXT_MAX octets, printable ASCII) or, when no reply decided,
+ * our own diagnostic: "timeout after RCPT TO", "timeout waiting for
+ * greeting", "timeout while connecting" (a NOCONNECT), "timeout in queue",
+ * "connection lost after MAIL FROM", "malformed reply after EHLO",
+ * "oversized reply after EHLO", "connect to mx.example [192.0.2.1]:25:
+ * Connection refused" (a NOCONNECT), "no MX host to try". Every timeout
+ * begins with "timeout" (stats.h STATS_REPLY_TIMEOUT). */
 struct cbv_result {
 	enum cbv_outcome outcome;
 	enum cbv_stage	 stage;		/* stage of the deciding reply */
@@ -85,5 +94,6 @@ struct cbv_reply {
 
 int	cbv_reply_parse(const char *, size_t, struct cbv_reply *);
 void	cbv_set_port(unsigned short);
+size_t	cbv_pending(void);
 
 #endif

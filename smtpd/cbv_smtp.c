@@ -5,7 +5,8 @@
  *	cbv_smtp_start - resolve the first MX host and go (cbv.c's kick)
  *	cbv_smtp_stop - cancel lookups and timers, leave the connection
  *	cbv_smtp_timeout - the budget is over: decide from where we are
- *	cbv_smtp_shutdown - close the connections still waiting for a 221
+ *	cbv_smtp_closing - how many connections still wait for their 221
+ *	cbv_smtp_shutdown - close those connections now
  *
  * Each step ends in one of three ways: it waits for a loop event, it moves
  * on to the next address or host, or it calls cbv_done(), which frees the
@@ -55,8 +56,9 @@ struct cbv_closer {
 	struct event	*timer;
 };
 
-static TAILQ_HEAD(, cbv_closer) cbv_closers =
+static TAILQ_HEAD(cbv_closers, cbv_closer) cbv_closers =
     TAILQ_HEAD_INITIALIZER(cbv_closers);
+static size_t cbv_nclosers;
 
 static void cbv_host(struct cbv_probe *);
 static void cbv_event_cb(struct bufferevent *, short, void *);
@@ -189,6 +191,7 @@ static void
 cbv_closer_free(struct cbv_closer *c)
 {
 	TAILQ_REMOVE(&cbv_closers, c, link);
+	cbv_nclosers--;
 	bufferevent_free(c->bev);
 	event_free(c->timer);
 	free(c);
@@ -258,6 +261,7 @@ cbv_hangup(struct cbv_probe *p, int quit)
 	    cbv_closer_event_cb, c);
 	evtimer_add(c->timer, &tv);
 	TAILQ_INSERT_TAIL(&cbv_closers, c, link);
+	cbv_nclosers++;
 }
 
 /* cbv_after - "after EHLO": what a timeout or a drop interrupted. */
@@ -444,11 +448,7 @@ cbv_input(struct cbv_probe *p)
 static void
 cbv_read_cb(struct bufferevent *bev __unused, void *arg)
 {
-	struct cbv_probe *p = arg;
-
-	/* Bytes that beat the connect event wait for it (cbv_event_cb). */
-	if (p->stage != CBV_ST_CONNECT)
-		cbv_input(p);
+	cbv_input(arg);
 }
 
 /* cbv_connect - try the current host's addresses from p->iaddr on; when
@@ -497,7 +497,6 @@ cbv_connect(struct cbv_probe *p)
 		}
 		bufferevent_setcb(p->bev, cbv_read_cb, NULL, cbv_event_cb, p);
 		bufferevent_setwatermark(p->bev, EV_READ, 0, CBV_REPLY_MAX);
-		bufferevent_enable(p->bev, EV_READ);
 		p->stage = CBV_ST_CONNECT;
 		evtimer_add(p->ctimer, &tv);
 		return;
@@ -522,7 +521,9 @@ cbv_event_cb(struct bufferevent *bev __unused, short what, void *arg)
 			p->result.reply[0] = '\0';
 			p->result.rfc3821 = 0;
 			p->stage = CBV_ST_GREETING;
-			cbv_input(p);
+			/* Reading starts only now, so that a reset or an EOF
+			 * can never pass for a failed connect. */
+			bufferevent_enable(p->bev, EV_READ);
 			return;
 		}
 		snprintf(p->lasterr, sizeof(p->lasterr), "connect to %s %s: %s",
@@ -641,6 +642,7 @@ cbv_ctimer_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
 	cbv_connect(p);
 }
 
+/* cbv_smtp_start - a probe has its turn: resolve its first MX host. */
 void
 cbv_smtp_start(struct cbv_probe *p)
 {
@@ -653,6 +655,9 @@ cbv_smtp_start(struct cbv_probe *p)
 	cbv_host(p);
 }
 
+/* cbv_smtp_stop - the probe is over or aborted: no lookup, timer or
+ * connection of it may call us again. With quit, a connection says QUIT
+ * (detached, see cbv_hangup); without, it is simply closed. */
 void
 cbv_smtp_stop(struct cbv_probe *p, int quit)
 {
@@ -691,6 +696,14 @@ cbv_smtp_timeout(struct cbv_probe *p)
 	cbv_done(p, CBV_TEMPFAIL, p->stage, 0);
 }
 
+/* cbv_smtp_closing - connections still waiting for their 221. */
+size_t
+cbv_smtp_closing(void)
+{
+	return cbv_nclosers;
+}
+
+/* cbv_smtp_shutdown - close them now. */
 void
 cbv_smtp_shutdown(void)
 {

@@ -29,7 +29,7 @@ struct cbv_probe {
 	size_t		 local_len;	/* local part, before the last @ */
 	const char	*domain;	/* into address */
 	int		 bad;		/* address unfit for RCPT TO */
-	TAILQ_HEAD(, cbv_waiter) waiters;
+	TAILQ_HEAD(cbv_waiters, cbv_waiter) waiters;
 	size_t		 nwaiters;
 	struct event	*kick;		/* zero timer that starts the probe */
 	struct event	*deadline;	/* the cbv_timeout budget */
@@ -65,6 +65,7 @@ struct cbv_probe {
 void	cbv_smtp_start(struct cbv_probe *);
 void	cbv_smtp_stop(struct cbv_probe *, int);
 void	cbv_smtp_timeout(struct cbv_probe *);
+size_t	cbv_smtp_closing(void);
 void	cbv_smtp_shutdown(void);
 
 /* cbv.c, for cbv_smtp.c */

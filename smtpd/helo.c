@@ -82,11 +82,11 @@ static const struct {
 struct helo_dns {
 	int			have;	/* answered (or failed to start) */
 	enum resolver_status	status;
-	int			hit;	/* fwd: names the client; ptr: has HELO */
+	int			hit;	/* fwd: has the client; ptr: HELO */
 };
 
 struct helo_check {
-	int			 policy;	/* copied: conf may be reloaded */
+	int			 policy;	/* copied: conf may be freed */
 	int			 match;
 	char			 helo[SMTP_DOMAIN_MAX + 2];
 	struct sockaddr_storage	 client;	/* IPv4-mapped made IPv4 */
@@ -216,7 +216,7 @@ helo_show(char *dst, size_t dstlen, const char *src)
 {
 	size_t i;
 
-	for (i = 0; src[i] != '\0' && i < HELO_SHOW_MAX && i + 1 < dstlen; i++)
+	for (i = 0; i < HELO_SHOW_MAX && i + 1 < dstlen && src[i] != '\0'; i++)
 		dst[i] = (src[i] >= 0x20 && src[i] <= 0x7e) ? src[i] : '?';
 	dst[i] = '\0';
 }
@@ -470,7 +470,8 @@ helo_check_start(const struct conf *conf, const char *helo,
 	if (helo == NULL)
 		helo = "";
 	if (policy == POLICY_OFF) {
-		helo_verdict_set(v, policy, HELO_OUT_OFF, helo, "helo_policy off");
+		helo_verdict_set(v, policy, HELO_OUT_OFF, helo,
+		    "helo_policy off");
 		return NULL;
 	}
 	if (client != NULL && cidr_list_match(&conf->exempt_clients, client)) {

@@ -26,6 +26,10 @@
  * Reconfiguration (SIGHUP) builds a new udns context for new queries; the
  * queries in flight finish on the old one, which is freed after its last
  * query ends.
+ *
+ * Lifetimes: a query handle is valid from submit until its callback starts
+ * or it is cancelled, not after; the result is valid during the callback.
+ * Call resolver_shutdown() before freeing the event base.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -46,8 +50,9 @@
 #include "resolver.h"
 #include "xmalloc.h"
 
-/* udns's own retry schedule: 1 s, then 2 s, 4 s... per server round. Our
- * deadline (resolver_timeout) ends the query long before udns would. */
+/* udns's own retry schedule: 1 s, 2 s, 4 s, 8 s per server round (15 s
+ * with one server). Our deadline (resolver_timeout, 5 s by default) is
+ * the bound that counts; udns's only matters past 15 s. */
 #define RESOLVER_UDNS_TIMEOUT	1
 #define RESOLVER_UDNS_NTRIES	4
 
@@ -90,8 +95,8 @@ struct resolver_query {
 	char			 qname[SMTP_DOMAIN_MAX + 1];	/* for logs */
 	resolver_fn		*fn;
 	void			*arg;
-	struct event		*ev;		/* deadline, or deferred delivery */
-	struct resolver_result	*deferred;	/* answer waiting for the loop */
+	struct event		*ev;		/* deadline, or the deferral */
+	struct resolver_result	*deferred;	/* waiting for the loop */
 	int			 in_submit;
 };
 
@@ -148,7 +153,9 @@ resolver_parse_port(const char *s, unsigned *port)
 
 /* resolver_parse_server - one "resolver" word: "192.0.2.53",
  * "192.0.2.53:5353", "2001:db8::53" (bare IPv6, port 53) or
- * "[2001:db8::53]:5353". 0 and *ss filled, or -1. */
+ * "[2001:db8::53]:5353". 0 and *ss filled, or -1. Each server keeps its
+ * own port (dns_add_serv_s), so they need not share one.
+ * XXX no IPv6 scope ids: a link-local server ("fe80::1%eth0") is refused. */
 int
 resolver_parse_server(const char *text, struct sockaddr_storage *ss)
 {
@@ -387,6 +394,7 @@ resolver_set_timeout(unsigned seconds)
 	resolver_timeout = seconds > 0 ? seconds : 1;
 }
 
+/* resolver_status_text - a status as a short word for logs and stats. */
 const char *
 resolver_status_text(enum resolver_status st)
 {
@@ -419,9 +427,11 @@ resolver_deliver(struct resolver_query *q, const struct resolver_result *res)
 	void *arg = q->arg;
 	char buf[LOG_PRINTABLE_SIZE];
 
-	log_debug("resolver: %s %s: %s (%zu)", resolver_type_names[q->type],
-	    log_printable(buf, sizeof(buf), q->qname, strlen(q->qname)),
-	    resolver_status_text(res->status), res->n);
+	if (log_verbose())
+		log_debug("resolver: %s %s: %s (%zu)",
+		    resolver_type_names[q->type], log_printable(buf,
+		    sizeof(buf), q->qname, strlen(q->qname)),
+		    resolver_status_text(res->status), res->n);
 	resolver_query_free(q);
 	fn(res, arg);
 }
@@ -450,6 +460,7 @@ resolver_ev_cb(evutil_socket_t fd __unused, short what __unused, void *arg)
 {
 	struct resolver_query *q = arg;
 	struct resolver_result *res;
+	struct resolver_result timeout;
 
 	if (q->deferred != NULL) {
 		res = q->deferred;
@@ -465,10 +476,9 @@ resolver_ev_cb(evutil_socket_t fd __unused, short what __unused, void *arg)
 		free(q->dq);
 		q->dq = NULL;
 	}
-	res = xcalloc(1, sizeof(*res));
-	res->status = RESOLVER_TEMPFAIL;
-	resolver_deliver(q, res);
-	free(res);
+	memset(&timeout, 0, sizeof(timeout));
+	timeout.status = RESOLVER_TEMPFAIL;
+	resolver_deliver(q, &timeout);
 }
 
 /* resolver_result_start - status of a finished udns query into res. */
@@ -691,10 +701,9 @@ resolver_a(const char *name, resolver_fn *fn, void *arg)
 {
 	struct resolver_query *q;
 
-	if ((q = resolver_query_new(RESOLVER_T_A, name, fn, arg)) == NULL)
-		return NULL;
-	return resolver_query_submitted(q, dns_submit_a4(q->rc->dns, name,
-	    DNS_NOSRCH, resolver_a4_cb, q));
+	q = resolver_query_new(RESOLVER_T_A, name, fn, arg);
+	return q == NULL ? NULL : resolver_query_submitted(q,
+	    dns_submit_a4(q->rc->dns, name, DNS_NOSRCH, resolver_a4_cb, q));
 }
 
 struct resolver_query *
@@ -702,10 +711,9 @@ resolver_aaaa(const char *name, resolver_fn *fn, void *arg)
 {
 	struct resolver_query *q;
 
-	if ((q = resolver_query_new(RESOLVER_T_AAAA, name, fn, arg)) == NULL)
-		return NULL;
-	return resolver_query_submitted(q, dns_submit_a6(q->rc->dns, name,
-	    DNS_NOSRCH, resolver_a6_cb, q));
+	q = resolver_query_new(RESOLVER_T_AAAA, name, fn, arg);
+	return q == NULL ? NULL : resolver_query_submitted(q,
+	    dns_submit_a6(q->rc->dns, name, DNS_NOSRCH, resolver_a6_cb, q));
 }
 
 /* resolver_ptr - the PTR names of an address: in-addr.arpa for IPv4 and
@@ -739,10 +747,9 @@ resolver_mx(const char *name, resolver_fn *fn, void *arg)
 {
 	struct resolver_query *q;
 
-	if ((q = resolver_query_new(RESOLVER_T_MX, name, fn, arg)) == NULL)
-		return NULL;
-	return resolver_query_submitted(q, dns_submit_mx(q->rc->dns, name,
-	    DNS_NOSRCH, resolver_mx_cb, q));
+	q = resolver_query_new(RESOLVER_T_MX, name, fn, arg);
+	return q == NULL ? NULL : resolver_query_submitted(q,
+	    dns_submit_mx(q->rc->dns, name, DNS_NOSRCH, resolver_mx_cb, q));
 }
 
 struct resolver_query *
@@ -750,10 +757,10 @@ resolver_txt(const char *name, resolver_fn *fn, void *arg)
 {
 	struct resolver_query *q;
 
-	if ((q = resolver_query_new(RESOLVER_T_TXT, name, fn, arg)) == NULL)
-		return NULL;
-	return resolver_query_submitted(q, dns_submit_txt(q->rc->dns, name,
-	    DNS_C_IN, DNS_NOSRCH, resolver_txt_cb, q));
+	q = resolver_query_new(RESOLVER_T_TXT, name, fn, arg);
+	return q == NULL ? NULL : resolver_query_submitted(q,
+	    dns_submit_txt(q->rc->dns, name, DNS_C_IN, DNS_NOSRCH,
+	    resolver_txt_cb, q));
 }
 
 /* resolver_cancel - drop q (NULL is fine); its callback will not run.

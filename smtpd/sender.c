@@ -73,7 +73,6 @@ struct sender_check {
 	size_t			 nmx;
 };
 
-static struct event_base *sender_base;
 static struct sender_dmp sender_dmp_current;
 static struct event *sender_purge_ev;
 
@@ -91,6 +90,7 @@ sender_copy(char *dst, size_t len, const char *src)
 	dst[n] = '\0';
 }
 
+/* sender_mono, sender_wall - durations, and row and cache times. */
 static double
 sender_mono(void)
 {
@@ -109,6 +109,8 @@ sender_wall(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* sender_check_config - `strictmxd -n` and the reload check: read
+ * dmp_table, print each error as FILE:LINE: msg to errs; 0 or -1. */
 int
 sender_check_config(const struct conf *conf, FILE *errs)
 {
@@ -130,13 +132,14 @@ sender_purge_cb(evutil_socket_t fd __unused, short what __unused,
 	cbv_cache_purge_later(sender_wall());
 }
 
+/* sender_init - load dmp_table (errors logged; -1) and arm the timer that
+ * purges expired cache rows (stats_open() comes first). base may be NULL
+ * (tests): then nothing is purged. */
 int
 sender_init(struct event_base *base, const struct conf *conf)
 {
 	struct timeval tv = { SENDER_PURGE_SECS, 0 };
 
-	sender_base = base;
-	memset(&sender_dmp_current, 0, sizeof(sender_dmp_current));
 	if (sender_reconfigure(conf) < 0)
 		return -1;
 	if (base != NULL && sender_purge_ev == NULL) {
@@ -167,6 +170,8 @@ sender_reconfigure(const struct conf *conf)
 	return 0;
 }
 
+/* sender_shutdown - free the table and the timer. Every check must have
+ * ended or been cancelled before (cbv_shutdown() invalidates waiters). */
 void
 sender_shutdown(void)
 {
@@ -175,7 +180,6 @@ sender_shutdown(void)
 	sender_purge_ev = NULL;
 	sender_dmp_free(&sender_dmp_current);
 	cbv_cache_forget();
-	sender_base = NULL;
 }
 
 /* sender_keywords - "RETURN-PATH" when the checks are enforced, plus

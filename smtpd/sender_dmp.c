@@ -43,6 +43,7 @@ sender_dmp_err(FILE *errs, const char *fmt, ...)
 		log_warn("%s", line);
 }
 
+/* sender_dmp_free - release t's storage; t stays usable (empty). */
 void
 sender_dmp_free(struct sender_dmp *t)
 {

@@ -274,17 +274,18 @@ sender_verdict_probe(const struct conf *conf, const struct mailaddr *a,
 		sender_verdict_act(conf, v, conf->cbv_on_refused_mail,
 		    "5.1.7", "4.1.7", "probe", a, text);
 		return;
-	case CBV_NOCONNECT:
-		if (reply[0] != '\0')
-			snprintf(text, sizeof(text), "unverified: no MX host "
-			    "accepted a connection (%s: %s)", mx, reply);
-		else
-			snprintf(text, sizeof(text), "unverified: no MX host "
-			    "accepted a connection");
-		break;
 	default:
-		snprintf(text, sizeof(text), "unverified: %s at %s: %s", mx,
-		    stage, reply[0] ? reply : "no reply");
+		/* At the connect stage cbv.c's reply names the host and the
+		 * error ("connect to mx [192.0.2.1]:25: Connection refused",
+		 * "timeout in queue"); NOCONNECT and TEMPFAIL read the same,
+		 * so that a cached entry rebuilds the very same reply. */
+		if (r->stage == CBV_ST_CONNECT)
+			snprintf(text, sizeof(text), "unverified: %s",
+			    reply[0] != '\0' ? reply :
+			    "no MX host accepted a connection");
+		else
+			snprintf(text, sizeof(text), "unverified: %s at %s: "
+			    "%s", mx, stage, reply[0] ? reply : "no reply");
 		break;
 	}
 	sender_verdict_act(conf, v, conf->cbv_on_tempfail, "5.1.7", "4.1.7",

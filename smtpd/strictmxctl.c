@@ -24,6 +24,7 @@
 #include "report.h"
 #include "stats.h"
 #include "strictmxctl.h"
+#include "ctl_cbv.h"
 #include "xmalloc.h"
 
 #ifndef SYSCONFDIR
@@ -34,7 +35,7 @@
 #define CTL_LAST_DEFAULT	20
 #define CTL_LAST_MAX		1000000
 
-static ctl_fn ctl_sessions, ctl_stats, ctl_unavailable;
+static ctl_fn ctl_sessions, ctl_stats, ctl_cbv, ctl_cache;
 
 /* The subcommands. Another module wires its own by naming its function
  * here (a one-line change); until then ctl_unavailable answers. */
@@ -46,8 +47,8 @@ static const struct ctl_cmd {
 	{ "sessions",	ctl_sessions,	"[--last N]" },
 	{ "stats",	ctl_stats,
 	  "[--since YYYY-MM-DD] [--until YYYY-MM-DD] [--json]" },
-	{ "cbv",	ctl_unavailable, "ADDRESS" },
-	{ "cache",	ctl_unavailable, "list | flush | delete ADDRESS" },
+	{ "cbv",	ctl_cbv, "ADDRESS" },
+	{ "cache",	ctl_cache, "list | flush | delete ADDRESS" },
 };
 #define CTL_NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 
@@ -138,16 +139,26 @@ fail:
 	return NULL;
 }
 
-/* ctl_unavailable - the placeholder for a subcommand not wired yet. */
+/* ctl_cbv, ctl_cache - the CBV debugging and cache commands (ctl_cbv.c). */
 static int
-ctl_unavailable(struct ctl *ctl __unused, int argc __unused, char **argv)
+ctl_cbv(struct ctl *ctl, int argc, char **argv)
 {
-	ctl_err("%s: not available in this build", argv[0]);
-	return CTL_EXIT_USAGE;
+	const struct conf *conf = ctl_conf(ctl);
+
+	return conf == NULL ? CTL_EXIT_ERR : ctl_cbv_main(conf, argc, argv);
 }
 
-/* ctl_optval - match "--name VALUE" or "--name=VALUE" at argv[*i]; 1 with
- * *val set (and *i past it), 0 if not this option, -1 if VALUE missing. */
+static int
+ctl_cache(struct ctl *ctl, int argc, char **argv)
+{
+	const struct conf *conf = ctl_conf(ctl);
+
+	if (conf == NULL)
+		return CTL_EXIT_ERR;
+	return ctl_cache_main(conf, ctl->db_path != NULL ? ctl->db_path :
+	    conf->stats_db, argc, argv);
+}
+
 static int
 ctl_optval(int argc, char **argv, int *i, const char *name,
     const char **val)

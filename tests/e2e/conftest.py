@@ -105,7 +105,8 @@ def mx(tmp_path, strictmxd_path, _e2e_state):
         if not os.access(strictmxd_path, os.X_OK):
             pytest.fail("no strictmxd at %s (build it, or set STRICTMXD)"
                         % strictmxd_path)
-        d = e2elib.Strictmxd(strictmxd_path, tmp_path / ("mx%d" % len(daemons)),
+        d = e2elib.Strictmxd(strictmxd_path,
+                             tmp_path / ("mx%d" % len(daemons)),
                              resolver=_e2e_state["resolver"], verbose=verbose)
         if env:
             d.env.update(env)

@@ -18,6 +18,7 @@
 #   wait_until()    bounded polling
 
 import ipaddress
+import itertools
 import os
 import random
 import re
@@ -359,6 +360,9 @@ class Maildir:
                                               list(self.tmp))
 
 
+_notify_seq = itertools.count()
+
+
 class Strictmxd:
     """One strictmxd process with its own config, table, maildirs, log."""
 
@@ -369,7 +373,8 @@ class Strictmxd:
         self.conf_path = os.path.join(self.dir, "strictmx.conf")
         self.table_path = os.path.join(self.dir, "recipients")
         self.log_path = os.path.join(self.dir, "strictmxd.log")
-        self.maildir_root = os.path.join(self.dir, "mail")
+        self.default_maildir_root = os.path.join(self.dir, "mail")
+        self.maildir_root = self.default_maildir_root
         self.stats_db = os.path.join(self.dir, "stats.db")
         self.port = free_port()
         self.resolver = resolver
@@ -388,7 +393,7 @@ class Strictmxd:
             "listen": "127.0.0.1:%d" % self.port,
             "domains": "test.example other.example",
             "recipients": self.table_path,
-            "maildir_root": self.maildir_root,
+            "maildir_root": self.default_maildir_root,
             "stats_db": self.stats_db,
             "helo_policy": "off",
             "sender_policy": "off",
@@ -420,6 +425,7 @@ class Strictmxd:
         self.conf_text = "\n".join(lines) + "\n"
         self.conf = {k: (str(v).replace("{port}", str(self.port))
                          if v is not None else None) for k, v in conf.items()}
+        self.maildir_root = self.conf.get("maildir_root") or self.maildir_root
         with open(self.conf_path, "w") as f:
             f.write(self.conf_text)
         self.write_table(self.table)
@@ -453,13 +459,25 @@ class Strictmxd:
                               timeout=timeout)
 
     def start(self, timeout=5.0):
+        """Start 'strictmxd -d -f CONF' and wait (bounded) until it both
+        listens and has said READY=1 on $NOTIFY_SOCKET (sd_notify, as
+        under systemd Type=notify): listening alone comes before the
+        signal handlers are in place, and a SIGHUP then would kill it."""
         if self.proc is not None and self.proc.poll() is None:
             raise HarnessError("already running")
         self.log_fh = open(self.log_path, "ab")
         self.log_start = self.log_fh.tell()
+        # an abstract socket: no path length limit, private to the netns
+        name = "strictmx-e2e-%d-%d-%d" % (os.getpid(), self.port,
+                                          next(_notify_seq))
+        self.notify_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify_sock.bind("\0" + name)
+        self.notify_sock.setblocking(False)
+        self.notes = []
+        env = dict(self.env, NOTIFY_SOCKET="@" + name)
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=self.log_fh, stderr=self.log_fh,
-                                     env=self.env)
+                                     env=env)
         self.returncode = None
         want = parse_listen(self.conf["listen"])
 
@@ -468,15 +486,18 @@ class Strictmxd:
                 raise HarnessError("strictmxd exited with %s at start:\n%s"
                                    % (self.proc.returncode, self.log()))
             have = listening_sockets()
-            return all(w in have for w in want)
+            return all(w in have for w in want) and \
+                "READY=1" in self.notifications()
         try:
-            wait_until(ready, timeout, what="strictmxd to listen on %s"
-                       % self.conf["listen"])
+            wait_until(ready, timeout, what="strictmxd to listen on %s and "
+                       "send READY=1 (notes so far: %s)"
+                       % (self.conf["listen"], self.notes))
         except HarnessError:
             if self.proc.poll() is None:
                 self.proc.kill()
             self.proc.wait()
             self.log_fh.close()
+            self.notify_sock.close()
             raise
         return self
 
@@ -490,8 +511,33 @@ class Strictmxd:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def hup(self):
+    def notifications(self):
+        """Every sd_notify message received so far (one str each)."""
+        while True:
+            try:
+                data = self.notify_sock.recv(4096)
+            except (BlockingIOError, OSError):
+                break
+            self.notes.extend(ln for ln in data.decode("utf-8",
+                                                       "replace").split("\n")
+                              if ln)
+        return self.notes
+
+    def wait_notify(self, state, after=0, timeout=5.0):
+        """Wait for state (e.g. 'READY=1') among notes[after:]."""
+        return wait_until(lambda: state in self.notifications()[after:],
+                          timeout, what="%s from strictmxd (notes: %s)"
+                          % (state, self.notes))
+
+    def hup(self, wait=True):
+        """SIGHUP; by default wait for the reload cycle to end (RELOADING=1
+        then READY=1 on the notify socket, whether it succeeded or not)."""
+        n = len(self.notifications())
         self.signal(signal.SIGHUP)
+        if wait:
+            self.wait_notify("RELOADING=1", n)
+            k = self.notes.index("RELOADING=1", n)
+            self.wait_notify("READY=1", k + 1)
 
     def wait(self, timeout=10.0):
         """Wait for the process to exit; return its exit status."""
@@ -505,6 +551,8 @@ class Strictmxd:
         finally:
             if self.proc.poll() is not None:
                 self.log_fh.close()
+                self.notifications()
+                self.notify_sock.close()
         return self.returncode
 
     def stop(self, timeout=10.0):
@@ -720,7 +768,7 @@ class DnsZone:
 
     records: list of tuples
         ('A', name, ipv4)          ('AAAA', name, ipv6)
-        ('PTR', ip, name)          ('MX', domain, pref, host)  host '.' = null MX
+        ('PTR', ip, name)          ('MX', domain, pref, host)  ('.': null MX)
         ('TXT', name, text)        ('CNAME', alias, target)
     Names under .example, in-addr.arpa and ip6.arpa that have no record get
     NXDOMAIN (dnsmasq --local), a name with records of other types NODATA.

@@ -141,7 +141,8 @@ def test_remote_mx_hang_records_and_delay(remote_mx):
     c.close()
     r.wait_closed()
     assert r.sessions[0].ended_by == "client"
-    r2 = remote_mx("127.0.0.6", script={"mail": ("delay", 0.3, "451 4.3.0 later")})
+    r2 = remote_mx("127.0.0.6",
+                   script={"mail": ("delay", 0.3, "451 4.3.0 later")})
     c = Client("127.0.0.6", 25)
     c.greet()
     t0 = time.monotonic()

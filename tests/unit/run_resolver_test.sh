@@ -3,6 +3,9 @@
 # DNS paths) against real DNS servers in a private network namespace.
 #
 # Usage: run_resolver_test.sh [path/to/test_resolver]
+# Without an argument: $TEST_RESOLVER, else ./tests/unit/test_resolver,
+# ./test_resolver or the one next to this script (for `make check` run
+# from the top build directory).
 #
 # Inside `unshare -n` (loopback only, nothing leaves the machine) it starts:
 #   dnsmasq (Debian dnsmasq-base) on 127.0.0.1:53 and [::1]:53 with the
@@ -13,8 +16,17 @@
 # Exit status: the test's (0 pass, 1 fail), 77 when the tools are missing.
 set -eu
 
-test_bin=${1:-./test_resolver}
-[ -x "$test_bin" ] || test_bin="$(dirname "$0")/test_resolver"
+test_bin=${1:-${TEST_RESOLVER:-}}
+if [ -z "$test_bin" ]; then
+	for c in ./tests/unit/test_resolver ./test_resolver \
+	    "$(dirname "$0")/test_resolver"; do
+		if [ -x "$c" ]; then test_bin=$c; break; fi
+	done
+fi
+if [ -z "$test_bin" ] || ! [ -x "$test_bin" ]; then
+	echo "run_resolver_test: test_resolver not built" >&2
+	exit 1
+fi
 
 if [ "${STRICTMX_IN_NETNS:-}" != 1 ]; then
 	for tool in unshare dnsmasq python3 ip; do
@@ -37,18 +49,21 @@ ip link set lo up
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/strictmx-dns.XXXXXX")
 dm_pid=""
 py_pid=""
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
-	[ -n "$dm_pid" ] && kill "$dm_pid" 2>/dev/null || :
-	[ -n "$py_pid" ] && kill "$py_pid" 2>/dev/null || :
+	if [ -n "$dm_pid" ]; then kill "$dm_pid" 2>/dev/null || :; fi
+	if [ -n "$py_pid" ]; then kill "$py_pid" 2>/dev/null || :; fi
 	wait 2>/dev/null || :
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
+# --user=root --group= : no privilege drop (dnsmasq would otherwise switch
+# to nobody/dip, which a user namespace refuses; nothing here is exposed).
 # The test zone. --local makes dnsmasq authoritative-like for these zones:
 # unknown names are NXDOMAIN, known names without the type are NODATA.
 dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
-    --user=root --group=root \
+    --user=root --group= \
     --no-resolv --no-hosts --port=53 --bind-interfaces \
     --listen-address=127.0.0.1,::1 \
     --log-queries --log-facility="$tmp/dnsmasq.log" \
