@@ -172,6 +172,13 @@ main(int argc, char **argv)
 		log_crit("cannot create the event loop");
 		return 1;
 	}
+	for (i = 0; signo[i] != 0; i++) {
+		sigs[i] = evsignal_new(srv.base, signo[i], main_signal_cb, &srv);
+		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1) {
+			log_crit("cannot install signal handlers");
+			return 1;
+		}
+	}
 	if (server_listen(&srv) == -1 ||
 	    main_drop_privileges(srv.rc->conf) == -1)
 		return 1;
@@ -185,13 +192,6 @@ main(int argc, char **argv)
 		log_warn("resolver: cannot start; DNS checks will tempfail");
 	sender_init(srv.base, srv.rc->conf);
 	cbv_init(srv.base, srv.rc->conf);
-	for (i = 0; signo[i] != 0; i++) {
-		sigs[i] = evsignal_new(srv.base, signo[i], main_signal_cb, &srv);
-		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1) {
-			log_crit("cannot install signal handlers");
-			return 1;
-		}
-	}
 	log_info("strictmx %s ready: %s, %zu recipients", PACKAGE_VERSION,
 	    path, table_count(srv.rc->table));
 	notify_send("READY=1");

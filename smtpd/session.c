@@ -484,8 +484,9 @@ session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
-	if (s->hangup)
+	/* libevent also calls this when the socket merely became writable,
+	 * so check that our last reply has really gone out. */
+	if (s->hangup && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		session_free(s);
 }
 
