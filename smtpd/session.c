@@ -43,6 +43,9 @@
  * client cannot make us buffer without bound (RFC 2920 §3.1 lets us). */
 #define SESSION_READ_HIGH	(64 * 1024)
 
+/* The longest the greeting waits for the client's PTR name. */
+#define SESSION_PTR_WAIT	2
+
 /* A client that does not read our last reply is dropped after this. */
 #define SESSION_LINGER		10
 
@@ -166,20 +169,19 @@ session_new(struct server *srv, int fd, const struct sockaddr *sa,
 	log_info("session=%s connect client=%s", s->id, s->peer_ip);
 
 	/* The greeting waits for the PTR name (as Postfix smtpd does) so that
-	 * it can go into the Received header and the session record, and for
-	 * greet_delay. Only with a greet_delay is early talk an offence:
-	 * without one, input is simply not read before the greeting. */
+	 * it can go into the Received header and the session record, but not
+	 * for long: a broken DNS server must not hold every greeting. With a
+	 * greet_delay the greeting comes when it ends, and early talk is an
+	 * offence; without one, input is simply not read before the greeting. */
 	s->state = SESSION_ST_GREET;
 	s->wait = SESSION_WAIT_GREET;
 	s->fcrdns = fcrdns_start((struct sockaddr *)&s->peer, session_ptr_cb, s);
-	if (s->fcrdns == NULL)
-		s->ptr_done = 1;
 	if (conf->greet_delay > 0) {
 		bufferevent_enable(s->bev, EV_READ);
 		session_arm(s, conf->greet_delay);
-	} else
-		s->greet_timer_done = 1;
-	if (s->ptr_done && s->greet_timer_done)
+	} else if (s->fcrdns != NULL)
+		session_arm(s, SESSION_PTR_WAIT);
+	else
 		session_greet(s);
 	return s;
 }
@@ -196,16 +198,18 @@ session_greet(struct session *s)
 	session_resume(s);
 }
 
+/* session_ptr_cb - the confirmed PTR name; it may arrive after the
+ * greeting, and then serves from the next message on. */
 static void
 session_ptr_cb(enum fcrdns_status status, const char *name, void *arg)
 {
 	struct session *s = arg;
 
 	s->fcrdns = NULL;
-	s->ptr_done = 1;
 	if (status == FCRDNS_OK)
 		strlcpy_compat(s->ptr, name, sizeof(s->ptr));
-	if (s->state == SESSION_ST_GREET && s->greet_timer_done && !s->hangup)
+	if (s->state == SESSION_ST_GREET && s->rc->conf->greet_delay == 0 &&
+	    !s->hangup)
 		session_greet(s);
 }
 
@@ -520,9 +524,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (s->state == SESSION_ST_GREET) {
-		s->greet_timer_done = 1;
-		if (s->ptr_done)
-			session_greet(s);
+		session_greet(s);
 		return;
 	}
 	log_info("session=%s client=%s timeout in state %s", s->id,

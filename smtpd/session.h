@@ -86,8 +86,6 @@ struct session {
 	int			 hangup;	/* close once the output drained */
 	int			 draining;	/* SIGTERM: finish DATA, then 421 */
 	int			 discard_line;	/* resynchronising after a long line */
-	int			 greet_timer_done;
-	int			 ptr_done;
 	char			 helo[SMTP_DOMAIN_MAX + 1];
 	char			 ptr[SMTP_DOMAIN_MAX + 1];	/* confirmed */
 	struct helo_verdict	 helo_verdict;	/* kept for helo_reject_at rcpt */

@@ -9,7 +9,11 @@ import sys
 
 passed = failed = 0
 seen = False
-for d in sys.argv[1:]:
+args = sys.argv[1:]
+if args[:1] == ["--failed"]:    # steps that failed before any test ran
+    failed += int(args[1])
+    args = args[2:]
+for d in args:
     for trs in sorted(glob.glob(os.path.join(d, "tests", "**", "*.trs"),
                                 recursive=True)):
         seen = True
@@ -20,12 +24,16 @@ for d in sys.argv[1:]:
         check = re.search(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)", text)
         pyp = re.findall(r"(\d+) passed", text)
         pyf = re.findall(r"(\d+) (?:failed|errors?)\b", text)
+        tap_ok = len(re.findall(r"^ok \d+", text, re.M))
+        tap_bad = len(re.findall(r"^not ok \d+", text, re.M))
         if check:
             n, fl, er = map(int, check.groups())
             p, f = n - fl - er, fl + er
         elif pyp or pyf:
             p = int(pyp[-1]) if pyp else 0
             f = int(pyf[-1]) if pyf else 0
+        elif tap_ok or tap_bad:
+            p, f = tap_ok, tap_bad
         else:
             p, f = int(res in ("PASS", "XFAIL")), 0
         if res in ("FAIL", "ERROR", "XPASS", "SKIP") and f == 0:

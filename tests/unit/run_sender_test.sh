@@ -16,7 +16,7 @@
 # Exit status: the test's (0 pass, 1 fail), 77 when the tools are missing.
 set -eu
 
-test_bin=${1:-./test_sender}
+test_bin=${1:-${TEST_SENDER:-./tests/unit/test_sender}}
 [ -x "$test_bin" ] || test_bin="$(dirname "$0")/test_sender"
 
 if [ "${STRICTMX_IN_NETNS:-}" != 1 ]; then

@@ -1112,8 +1112,8 @@ START_TEST(t_cancel_all)
 	ck_assert_int_eq(g3.called, 1);
 	ck_assert_int_eq(g3.r.outcome, CBV_PASS);
 	ck_assert_msg(strstr(srvs[SRV_MX1].log,
-	    "RCPT TO:<a@example.test>;QUIT;CONNECT") != NULL, "server got %s",
-	    srvs[SRV_MX1].log);
+	    "RCPT TO:<a@example.test>;QUIT;CONNECT") != NULL, "server got %s"
+	    " trace %s", srvs[SRV_MX1].log, tracebuf);
 	ck_assert_ptr_nonnull(strstr(tracebuf, "abort: nobody waits"));
 }
 END_TEST

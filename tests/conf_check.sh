@@ -1,0 +1,29 @@
+#!/bin/sh
+# conf_check.sh - every shipped config passes `strictmxd -n`, a broken one
+# fails with file:line, and every man page renders without a groff warning.
+set -u
+top=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+bin=${STRICTMXD:-$top/smtpd/strictmxd}
+fail=0 n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $1"; }
+
+for f in "$top"/conf/*.conf; do
+	if out=$("$bin" -n -f "$f" 2>&1); then ok "strictmxd -n $f"
+	else bad "strictmxd -n $f: $out"; fi
+done
+
+tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+printf 'domains example.org\nrecipients %s/conf/recipients\nmax_errors lots\nbogus_key 1\n' \
+	"$top" >"$tmp/broken.conf"
+out=$("$bin" -n -f "$tmp/broken.conf" 2>&1); rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "broken.conf:3:" &&
+    echo "$out" | grep -q "broken.conf:4:"; then ok "broken config: exit 1, file:line for each error"
+else bad "broken config: rc=$rc out=$out"; fi
+
+for m in "$top"/man/*.[0-9]; do
+	w=$(groff -mandoc -ww -z "$m" 2>&1)
+	if [ -z "$w" ]; then ok "groff -ww $m"; else bad "groff -ww $m: $w"; fi
+done
+echo "1..$n"
+[ $fail -eq 0 ]
