@@ -140,11 +140,19 @@ cbv_tracing(void)
 	return cbv.trace != NULL;
 }
 
-/* cbv_copy - bounded string copy; non-zero when src did not fit. */
+/* cbv_copy - bounded string copy (dstlen > 0); non-zero when src was
+ * cut to fit. */
 static int
 cbv_copy(char *dst, size_t dstlen, const char *src)
 {
-	return (size_t)snprintf(dst, dstlen, "%s", src) >= dstlen;
+	size_t n = strlen(src);
+	int cut = n >= dstlen;
+
+	if (cut)
+		n = dstlen - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return cut;
 }
 
 /* cbv_conf_take - the keys we use, copied: the conf may be freed on

@@ -63,11 +63,19 @@ static size_t cbv_nclosers;
 static void cbv_host(struct cbv_probe *);
 static void cbv_event_cb(struct bufferevent *, short, void *);
 
-/* cbv_copy - bounded string copy; non-zero when src did not fit. */
+/* cbv_copy - bounded string copy (dstlen > 0); non-zero when src was
+ * cut to fit. */
 static int
 cbv_copy(char *dst, size_t dstlen, const char *src)
 {
-	return (size_t)snprintf(dst, dstlen, "%s", src) >= dstlen;
+	size_t n = strlen(src);
+	int cut = n >= dstlen;
+
+	if (cut)
+		n = dstlen - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return cut;
 }
 
 /* cbv_printable - append n remote octets to dst (size dstlen, holding *o

@@ -77,7 +77,7 @@ class ScriptedMX(RemoteMX):
       ('split', [str, ...], gap)  send the pieces (joined they form the
                                   reply, CRLFs included) as separate
                                   packets, gap seconds apart
-      ('raw', bytes)              send exactly these bytes
+      ('raw', bytes, '')          send exactly these bytes
     and .max_active: the most probes in flight at once, a probe counting
     from the connection's accept until the answer to its RCPT is chosen
     (after that the daemon's probe is decided and no longer counts against

@@ -112,8 +112,10 @@ COLUMNS = ("id", "start", "end", "client_ip", "ptr", "helo", "helo_verdict",
 
 
 def read_rows(m):
-    return e2elib.sqlite_rows(m.stats_db, "SELECT * FROM sessions "
-                              "ORDER BY start, rowid")
+    """The sessions rows (start order) of the stats_db m is configured
+    with, read while it runs or after it stopped."""
+    return e2elib.sqlite_rows(m.conf.get("stats_db") or m.stats_db,
+                              "SELECT * FROM sessions ORDER BY start, rowid")
 
 
 def session_rows(m):

@@ -78,11 +78,19 @@ if ! (cd "$src" && dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
 	fail "dpkg-buildpackage -us -uc -b"
 fi
 t_build=$(( $(date +%s) - t0 ))
+case " ${DEB_BUILD_OPTIONS:-} " in
+*" nocheck "*) tests="unit tests skipped (nocheck)" ;;
+*)	npass=$(sed -n 's/^# PASS: *\([0-9]*\)$/\1/p' "$tmp/build.log" | tail -1)
+	[ -n "$npass" ] && [ "$npass" -gt 0 ] &&
+	    grep -q '^# FAIL: *0$' "$tmp/build.log" ||
+		{ tail -40 "$tmp/build.log"; fail "unit tests in the package build"; }
+	tests="$npass unit tests passed in the build" ;;
+esac
 set -- "$tmp"/strictmx_*.deb
 [ $# -eq 1 ] && [ -f "$1" ] || fail "no single strictmx_*.deb: $*"
 deb=$1
 [ -n "${KEEP_DEB:-}" ] && cp "$deb" "$KEEP_DEB/"
-ok "built $(basename "$deb") in ${t_build}s"
+ok "built $(basename "$deb") in ${t_build}s, $tests"
 
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$tmp/contents"
 for f in /usr/sbin/strictmxd /usr/sbin/strictmxctl \

@@ -6,6 +6,7 @@
 #   STRICTMXD   the daemon (default ./smtpd/strictmxd, from the build tree)
 #   TOP_SRCDIR  the source tree (default: two levels above this script)
 #   FAIL2BAN_REGEX  (default fail2ban-regex; "none" forces the fallback)
+#   PYTHON      (default /usr/bin/python3)
 #
 # In a private network namespace (only lo): start strictmxd -d with a
 # temporary config, let f2b_provoke.py make refusals from known client
@@ -85,7 +86,7 @@ until grep -q ' ready: ' "$tmp/strictmxd.log"; do
 	sleep 0.1
 done
 
-python3 "$here/f2b_provoke.py" $PORT $DNSPORT $V6 >"$tmp/expected" ||
+"${PYTHON:-/usr/bin/python3}" "$here/f2b_provoke.py" $PORT $DNSPORT $V6 >"$tmp/expected" ||
 	{ cat "$tmp/strictmxd.log"; fail "unexpected SMTP replies"; }
 
 kill -TERM "$pid"

@@ -16,7 +16,8 @@
 #    command exists (the built daemon stands in for /usr/sbin/strictmxd)
 #    and every Documentation= man page is found (the source's man/).
 # 3. systemd-analyze security --offline: exposure <= SECURITY_MAX.
-# 4. As root, in a private network namespace: unit_sandbox.py.
+# 4. As root, in a private network namespace: unit_sandbox.py, under the
+#    unit's seccomp filter when /usr/bin/python3 has python3-seccomp.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -97,8 +98,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 chmod 755 "$tmp"
 mkdir "$tmp/work"
-if ! unshare -n -- sh -c 'ip link set lo up && exec python3 "$@"' sh \
-    "$here/unit_sandbox.py" "$STRICTMXD" "$tmp/work" nobody; then
+set -- "$UNIT"
+if ! /usr/bin/python3 -c 'import seccomp' 2>/dev/null; then
+	echo "unit_check: no python3-seccomp: the sandbox run is without the" \
+	    "unit's system call filter (apt-get install python3-seccomp)"
+	set --
+fi
+if ! unshare -n -- sh -c 'ip link set lo up && exec /usr/bin/python3 "$@"' sh \
+    "$here/unit_sandbox.py" "$STRICTMXD" "$tmp/work" nobody "$@"; then
 	cat "$tmp/work/strictmxd.log" 2>/dev/null || true
 	fail "sandbox run"
 fi

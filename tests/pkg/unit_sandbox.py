@@ -2,13 +2,15 @@
 # unit_sandbox.py - run strictmxd the way strictmxd.service does, as far as
 # that is possible without systemd as PID 1, and check it works that way.
 #
-# usage: unit_sandbox.py STRICTMXD WORKDIR USER     (root, in a private netns)
+# usage: unit_sandbox.py STRICTMXD WORKDIR USER [UNIT]   (root, private netns)
 # The unit's privilege model, reproduced with setpriv(1): started as USER
 # (User=), never as root; CAP_NET_BIND_SERVICE as the only, ambient
 # capability (AmbientCapabilities=, CapabilityBoundingSet=); no_new_privs
 # (NoNewPrivileges=); umask 0077 (UMask=); the maildir root and the state
 # directory owned by USER, 0700 (postinst, StateDirectory=); $NOTIFY_SOCKET
-# (Type=notify). Checks: it binds 127.0.0.1:25, sends READY=1, runs with
+# (Type=notify); with UNIT and python3-seccomp, the unit's system call
+# filter, address families and MemoryDenyWriteExecute (seccomp_exec.py).
+# Checks: it binds 127.0.0.1:25, sends READY=1, runs with
 # exactly that capability, delivers a message into a 0600 file, answers
 # SIGHUP with RELOADING=1 then READY=1 and SIGTERM with STOPPING=1, exits 0.
 # Prints one line per check; exit 0 when all pass.
@@ -49,16 +51,19 @@ def dns_servfail(sock):
                         b"\0" * 6 + q[12:], peer)
 
 
-def notify_wait(sock, want, timeout=10.0):
+def notify_wait(sock, want, proc, timeout=10.0):
     """Read datagrams until one holds the line want; return all seen."""
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        sock.settimeout(0.1)
         try:
             msg = sock.recv(4096).decode("ascii", "replace")
         except socket.timeout:
-            break
+            if proc.poll() is not None and want != "STOPPING=1":
+                fail("strictmxd exited (%d) before %s" % (proc.returncode,
+                                                          want))
+            continue
         seen.append(msg)
         if want in msg.split("\n"):
             return seen
@@ -94,6 +99,7 @@ def smtp_deliver():
 
 def main():
     daemon, work, user = sys.argv[1:4]
+    unit = sys.argv[4] if len(sys.argv) > 4 else None
     pw = pwd.getpwnam(user)
     for d in ("mail", "state"):
         os.mkdir(os.path.join(work, d), 0o700)
@@ -122,14 +128,21 @@ def main():
     argv = ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
             "--clear-groups", "--inh-caps=-all,+net_bind_service",
             "--ambient-caps=-all,+net_bind_service",
-            "--bounding-set=-all,+net_bind_service", "--no-new-privs",
-            daemon, "-d", "-f", conf]
+            "--bounding-set=-all,+net_bind_service", "--no-new-privs"]
+    if unit is not None:
+        # Debian's python3, which has python3-seccomp and which the
+        # unprivileged user can run.
+        here = os.path.dirname(os.path.abspath(__file__))
+        argv += ["/usr/bin/python3", os.path.join(here, "seccomp_exec.py"),
+                 unit]
+    argv += [daemon, "-d", "-f", conf]
     env = dict(os.environ, NOTIFY_SOCKET=path)
     p = subprocess.Popen(argv, env=env, stdout=log, stderr=log,
                          preexec_fn=lambda: os.umask(0o077))
     try:
-        notify_wait(ns, "READY=1")
-        ok("READY=1 after binding 127.0.0.1:25 as %s" % user)
+        notify_wait(ns, "READY=1", p)
+        ok("READY=1 after binding 127.0.0.1:25 as %s%s" % (user,
+           ", under the unit's seccomp filter" if unit else ""))
         with open("/proc/%d/status" % p.pid) as f:
             st = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
         uids = st["Uid"].split()
@@ -164,17 +177,24 @@ def main():
         ok("delivered into a 0600 file in a 0700 maildir; stats.db written")
 
         p.send_signal(1)
-        seen = notify_wait(ns, "READY=1")
+        seen = notify_wait(ns, "READY=1", p)
         if not any("RELOADING=1" in m.split("\n") for m in seen):
             fail("SIGHUP: READY=1 without RELOADING=1 (%r)" % seen)
         ok("SIGHUP: RELOADING=1 then READY=1")
 
         p.terminate()
-        notify_wait(ns, "STOPPING=1")
+        notify_wait(ns, "STOPPING=1", p)
         rc = p.wait(timeout=40)
         if rc != 0:
             fail("exit status %d after SIGTERM" % rc)
         ok("SIGTERM: STOPPING=1, exit 0")
+        with open(os.path.join(work, "strictmxd.log")) as f:
+            text = f.read()
+        for bad in ("Operation not permitted", "Address family not supported",
+                    "Bad system call", "crit:", "warning:"):
+            if bad in text:
+                fail("the log says %r:\n%s" % (bad, text))
+        ok("no warning, no refused system call in the log")
     finally:
         if p.poll() is None:
             p.kill()

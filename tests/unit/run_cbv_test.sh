@@ -4,8 +4,10 @@
 #
 #	run_cbv_test.sh ./test_cbv [args...]
 #
-# Needs root (unshare -n), iproute2 and dnsmasq (Debian: dnsmasq-base).
-# Nothing leaves the namespace; dnsmasq is stopped by its PID on exit.
+# Needs root (unshare -n), iproute2 and dnsmasq (Debian: dnsmasq-base);
+# without them it exits 77, automake's "skipped". Nothing leaves the
+# namespace; dnsmasq is stopped by its PID on exit. CBV_TEST_TRACE=1 in
+# the environment prints each test's CBV transcript.
 set -eu
 
 if [ "${CBV_TEST_NETNS:-}" != 1 ]; then
@@ -16,9 +18,16 @@ if [ "${CBV_TEST_NETNS:-}" != 1 ]; then
 		    "dnsmasq-base)" >&2
 		exit 77
 	}
+	unshare -n true 2>/dev/null || {
+		echo "run_cbv_test.sh: cannot unshare -n (not root?)," \
+		    "skipped" >&2
+		exit 77
+	}
 	CBV_TEST_NETNS=1 exec unshare -n "$0" "$@"
 fi
 export CBV_TEST_NETNS
+# Under make check there are no arguments: the test binary of the build.
+[ $# -gt 0 ] || set -- "${TEST_CBV:-./tests/unit/test_cbv}"
 
 ip link set lo up
 tmp=$(mktemp -d /tmp/cbvtest.XXXXXX)

@@ -1096,6 +1096,7 @@ START_TEST(t_cancel_all)
 	struct script slow = { .rcpt = "||||||250 2.1.5 Ok\r\n" };
 	struct cbv_waiter *w1, *w2, *w3;
 	struct got g1, g2, g3;
+	const char *q;
 
 	conf->cbv_max_concurrent = 1;
 	cbv_reconfigure(conf);
@@ -1111,9 +1112,13 @@ START_TEST(t_cancel_all)
 	ck_assert_int_eq(g1.called + g2.called, 0);
 	ck_assert_int_eq(g3.called, 1);
 	ck_assert_int_eq(g3.r.outcome, CBV_PASS);
-	ck_assert_msg(strstr(srvs[SRV_MX1].log,
-	    "RCPT TO:<a@example.test>;QUIT;CONNECT") != NULL, "server got %s"
-	    " trace %s", srvs[SRV_MX1].log, tracebuf);
+	/* a's connection got its QUIT too (Nagle may hold it back until
+	 * b's connection is already up, so only count them). */
+	q = strstr(srvs[SRV_MX1].log, "RCPT TO:<a@example.test>");
+	ck_assert_ptr_nonnull(q);
+	ck_assert_ptr_nonnull(q = strstr(q, ";QUIT"));
+	ck_assert_ptr_nonnull(strstr(q + 1, ";QUIT"));
+	ck_assert_int_eq(srvs[SRV_MX1].conns, 2);
 	ck_assert_ptr_nonnull(strstr(tracebuf, "abort: nobody waits"));
 }
 END_TEST
