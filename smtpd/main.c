@@ -45,9 +45,10 @@ usage(void)
 }
 
 /* main_drop_privileges - after binding, before opening any file: become
- * `user`, and make sure there is no way back to root. */
+ * `user`, and make sure there is no way back to root. Started as root
+ * without `user`, strictmxd refuses to run, except in the foreground. */
 static int
-main_drop_privileges(const struct conf *conf)
+main_drop_privileges(const struct conf *conf, int foreground)
 {
 	struct passwd *pw;
 
@@ -57,11 +58,17 @@ main_drop_privileges(const struct conf *conf)
 			    conf->user);
 		return 0;
 	}
-	if (conf->user == NULL) {
-		/* XXX issue 5 makes this fatal once every test and the dev
-		 * config run with an unprivileged user. */
-		log_warn("running as root: set `user` in %s", conf->path);
+	if (conf->user == NULL && foreground) {
+		/* The development quick start (conf/dev.conf, `make run` as
+		 * root from a checkout an unprivileged user may not reach). */
+		log_warn("running as root in the foreground: for development "
+		    "only; set `user` in %s", conf->path);
 		return 0;
+	}
+	if (conf->user == NULL) {
+		log_crit("refusing to run as root: set `user` in %s",
+		    conf->path);
+		return -1;
 	}
 	if ((pw = getpwnam(conf->user)) == NULL) {
 		log_crit("user %s: no such user", conf->user);
@@ -159,6 +166,12 @@ main(int argc, char **argv)
 		runconf_unref(srv.rc);
 		return 0;
 	}
+	if (geteuid() == 0 && srv.rc->conf->user == NULL && !foreground) {
+		/* Say it here, with an exit status, before detaching. */
+		fprintf(stderr, "strictmxd: refusing to run as root: set `user` "
+		    "in %s\n", path);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Mail is private: maildir files 0600, directories 0700. */
 	umask(077);
@@ -180,7 +193,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (server_listen(&srv) == -1 ||
-	    main_drop_privileges(srv.rc->conf) == -1)
+	    main_drop_privileges(srv.rc->conf, foreground) == -1)
 		return 1;
 	if (maildir_worker_start(srv.base) == -1) {
 		log_crit("cannot start the delivery worker");

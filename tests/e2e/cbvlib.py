@@ -203,6 +203,19 @@ def cbv_rows(m, n=None, timeout=5.0):
     return got
 
 
+def final_rows(m, n=None):
+    """Stop the daemon (SIGTERM flushes the pending stats batch: no
+    waiting for the 1 s timer) and return its cbv rows; with n, assert
+    there are exactly n."""
+    if m.running():
+        m.stop()
+    got = rows(m, "SELECT * FROM cbv ORDER BY rowid")
+    if n is not None:
+        assert len(got) == n, "want %d cbv rows, have %d: %s" % (
+            n, len(got), got)
+    return got
+
+
 def sessions_done(m, n, timeout=5.0):
     """Wait until n sessions rows are written. A session's cbv rows are
     queued before its sessions row, so after this they are in the table."""

@@ -330,21 +330,35 @@ def test_none_mode(zone, mx):
 
 # -- helo_reject_at rcpt --------------------------------------------------------
 
+def delayed_refusal(c, sender, rcpt, code, text):
+    """helo_reject_at rcpt: MAIL gets the refusal, or (Postfix's way) MAIL
+    is accepted and RCPT gets it. Returns the refused command's verb."""
+    r = c.cmd("MAIL FROM:<%s>" % sender)
+    if r.code == 250:
+        c.cmd("RCPT TO:<%s>" % rcpt, code, text)
+        c.cmd("RSET", 250)
+        return "RCPT"
+    assert (r.code, r.text) == (code, text), "%s\n%s" % (r, c.dump())
+    return "MAIL"
+
+
 def test_reject_at_rcpt(zone, mx):
     m = mx(helo_match="a", helo_reject_at="rcpt", **ENFORCE)
     want = not_resolving("elsewhere.client.example", "127.0.0.5")
     c = m.connect(src="127.0.0.5")
     r = c.cmd("EHLO elsewhere.client.example", 250)
     assert r.lines == ehlo_lines()
-    c.cmd("MAIL FROM:<s@sender.example>", 550, want)
-    c.cmd("RSET", 250)
-    # pipelined: every MAIL and RCPT gets an answer in order, none a 250
-    c.send("MAIL FROM:<s2@sender.example>\r\nRCPT TO:<alice@test.example>"
+    verbs = [delayed_refusal(c, "s@sender.example", "alice@test.example",
+                             550, want)]
+    # pipelined: MAIL, RCPT, NOOP answered in order; no RCPT accepted
+    c.send("MAIL FROM:<s2@sender.example>\r\nRCPT TO:<bob@test.example>"
            "\r\nNOOP\r\n")
-    c.expect(550, want)
-    rr = c.read_reply()
-    assert rr.code in (503, 550), rr
+    r1, r2 = c.read_reply(), c.read_reply()
+    assert (r1.code, r1.text) in ((550, want), (250, "2.1.0 Ok")), r1
+    assert (r2.code, r2.text) == (550, want) or r1.code == 550 and \
+        r2.code == 503, (r1, r2)
     c.expect(250)
+    c.cmd("RSET", 250)
     # a new good EHLO clears the refusal
     c.cmd("EHLO good.client.example", 250)
     c.cmd("MAIL FROM:<s@sender.example>", 250)
@@ -354,28 +368,34 @@ def test_reject_at_rcpt(zone, mx):
     # HELO, a syntax refusal and a DNS temporary failure are delayed too
     _, c = hello(m, "127.0.0.5", "localhost", 250, H, verb="HELO",
                  quit=False)
-    c.cmd("MAIL FROM:<s3@sender.example>", 501, refusal("localhost",
-                                                          SYNTAX))
+    verbs.append(delayed_refusal(c, "s3@sender.example", "bob@test.example",
+                                 501, refusal("localhost", SYNTAX)))
     c.cmd("QUIT", 221)
     _, c = hello(m, "127.0.0.5", "x." + BROKEN, 250, quit=False)
-    c.cmd("MAIL FROM:<s4@sender.example>", 450,
-          refusal("x." + BROKEN, TEMP))
+    verbs.append(delayed_refusal(c, "s4@sender.example",
+                                 "carol@test.example", 450,
+                                 refusal("x." + BROKEN, TEMP)))
     c.cmd("QUIT", 221)
     c.expect_close()
     assert_rows(session_rows(m), [
         row("127.0.0.5", "good.client.example", "pass", rcpt_accepted=1),
-        row("127.0.0.5", "localhost", "fail-syntax"),
-        row("127.0.0.5", "x." + BROKEN, "tempfail"),
+        row("127.0.0.5", "localhost", "fail-syntax", rcpt_accepted=0),
+        row("127.0.0.5", "x." + BROKEN, "tempfail", rcpt_accepted=0),
     ])
-    # the log names the sender (and recipient) of the refused mail
+    assert len(m.maildir("alice").new) == 0
+    # DESIGN 3: "so the log shows sender and recipient" of refused mail
     refused = log_lines(m, r"refused client=127\.0\.0\.5 .*Helo command "
                         r"rejected")
     assert refused, m.log_tail()
-    for who in ("s@sender.example", "s3@sender.example",
-                "s4@sender.example"):
-        assert [ln for ln in refused if who in ln], \
-            "no refusal log line names the sender <%s>:\n%s" % (
-                who, "\n".join(refused))
+    for verb, who in zip(verbs, (["s@sender.example", "alice@test.example"],
+                                 ["s3@sender.example", "bob@test.example"],
+                                 ["s4@sender.example",
+                                  "carol@test.example"])):
+        if verb == "MAIL":
+            who = who[:1]
+        assert [ln for ln in refused if all(w in ln for w in who)], \
+            "no refusal log line names %s (refused at %s):\n%s" % (
+                " and ".join(who), verb, "\n".join(refused))
 
 
 # -- DNS failures ---------------------------------------------------------------
@@ -407,6 +427,32 @@ def test_dns_timeout_gives_450(zone, mx):
     c.expect_close()
     assert_rows(session_rows(m), [row("127.0.0.5", "x." + HANG,
                                       "tempfail")])
+
+
+def test_greeting_waits_at_most_2s_for_ptr(dns, mx):
+    """A PTR lookup that never ends holds the greeting for at most 2 s
+    (session.c SESSION_PTR_WAIT); the client is then 'unknown'."""
+    dns(ZONE + [("A", "twelve.client.example", "127.0.0.12")],
+        timeout=["12.0.0.127.in-addr.arpa"])
+    m = mx(**ENFORCE)
+    t0 = time.monotonic()
+    c = m.connect(src="127.0.0.12", greeting=False)
+    c.greet(220, GREETING)
+    took = time.monotonic() - t0
+    assert 1.5 <= took <= 2.8, "greeting after %.2fs" % took
+    c.cmd("EHLO twelve.client.example", 250)
+    c.cmd("MAIL FROM:<s@sender.example>", 250)
+    c.cmd("RCPT TO:<alice@test.example>", 250)
+    c.cmd("DATA", 354)
+    c.send(b"Subject: slow ptr\r\n\r\nx\r\n.\r\n")
+    c.expect(250)
+    c.cmd("QUIT", 221)
+    c.expect_close()
+    _, data = m.maildir("alice").one()
+    assert data.split(b"\n")[1] == b"Received: from twelve.client.example " \
+        b"(unknown [127.0.0.12])", data[:200]
+    assert_rows(session_rows(m), [row("127.0.0.12", "twelve.client.example",
+                                      "pass", ptr="", messages=1)])
 
 
 # -- the Received header ------------------------------------------------------

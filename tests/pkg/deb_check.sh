@@ -8,7 +8,8 @@
 #
 # The copy holds the working tree as it is (uncommitted files included),
 # without .git and build output. dpkg-buildpackage -us -uc -b must build
-# strictmx_*.deb; apt-get installs it; then: files and conffiles in
+# strictmx_*.deb (its build runs the plain unit tests unless
+# DEB_BUILD_OPTIONS=nocheck); apt-get installs it; then: files and conffiles in
 # place, the strictmx system user, /var/lib/strictmx and /var/mail/strictmx
 # owned by it with mode 0700, the unit installed but not enabled, and
 # systemd-analyze verify quiet on it; `strictmxd -n` passes on the
