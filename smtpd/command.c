@@ -91,12 +91,14 @@ command_error(struct session *s)
 	session_close(s, "too-many-errors");
 }
 
-/* command_refuse - a policy or table refusal: reply, log, count. */
+/* command_refuse - a policy or table refusal: reply and log, with the
+ * sender and the recipient when there are some. */
 static void
-command_refuse(struct session *s, const char *cmd, const char *reply)
+command_refuse(struct session *s, const char *cmd, const char *rcpt,
+    const char *reply)
 {
 	session_reply(s, "%s", reply);
-	session_log_refusal(s, cmd, reply);
+	session_log_refusal(s, cmd, rcpt, reply);
 }
 
 /* command_state_error - the 503 text depends on what is missing. */
@@ -188,7 +190,7 @@ helo_apply(struct session *s, const struct helo_verdict *v)
 		    "(log mode): %s", s->id, s->peer_ip, v->reply);
 	if (v->code != 0 && v->enforced &&
 	    conf->helo_reject_at == REJECT_AT_HELO) {
-		command_refuse(s, s->esmtp ? "EHLO" : "HELO", v->reply);
+		command_refuse(s, s->esmtp ? "EHLO" : "HELO", NULL, v->reply);
 		session_set_state(s, SESSION_ST_INIT);
 		return;
 	}
@@ -353,7 +355,7 @@ command_mail_params(struct session *s, const char *rest, int *smtputf8)
  * transaction goes on, -1 when the reply refused it. */
 static int
 sender_apply(struct session *s, const struct sender_verdict *v,
-    const char *cmd)
+    const char *cmd, const char *rcpt)
 {
 	struct transaction *tx = s->tx;
 
@@ -363,7 +365,7 @@ sender_apply(struct session *s, const struct sender_verdict *v,
 		    "(log mode): %s", s->id, s->peer_ip, v->reply);
 	if (v->code != 0 && v->enforced) {
 		tx->sender_state = TX_SENDER_REFUSED;
-		command_refuse(s, cmd, v->reply);
+		command_refuse(s, cmd, rcpt, v->reply);
 		return -1;
 	}
 	return 0;
@@ -432,11 +434,6 @@ cmd_mail(struct session *s, char *arg)
 		command_error(s);
 		return;
 	}
-	if (s->helo_refused) {
-		command_refuse(s, "MAIL", s->helo_verdict.reply);
-		free(tx);
-		return;
-	}
 	tx->smtputf8 = smtputf8;
 	s->tx = tx;
 	session_set_state(s, SESSION_ST_MAIL);
@@ -454,8 +451,8 @@ cmd_mail_finish(struct session *s)
 	struct transaction *tx = s->tx;
 	char from[LOG_PRINTABLE_SIZE];
 
-	if (tx->sender_state == TX_SENDER_DECIDED && sender_apply(s, &tx->sender_verdict,
-	    "MAIL") == -1) {
+	if (tx->sender_state == TX_SENDER_DECIDED && sender_apply(s,
+	    &tx->sender_verdict, "MAIL", NULL) == -1) {
 		session_tx_free(s);
 		session_set_state(s, SESSION_ST_HELO);
 		return;
@@ -498,7 +495,9 @@ cmd_rcpt(struct session *s, char *arg)
 		return;
 	}
 	if (s->helo_refused) {
-		command_refuse(s, "RCPT", s->helo_verdict.reply);
+		/* helo_reject_at rcpt: MAIL was accepted so that this line
+		 * shows sender and recipient (Postfix's smtpd_delay_reject). */
+		command_refuse(s, "RCPT", a.text, s->helo_verdict.reply);
 		s->rec.rcpt_refused++;
 		return;
 	}
@@ -506,7 +505,7 @@ cmd_rcpt(struct session *s, char *arg)
 	if (!a.is_postmaster && !conf_is_local_domain(conf, a.domain)) {
 		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access "
 		    "denied", text);
-		command_refuse(s, "RCPT", reply);
+		command_refuse(s, "RCPT", a.text, reply);
 		s->rec.rcpt_refused++;
 		command_error(s);
 		return;
@@ -515,7 +514,7 @@ cmd_rcpt(struct session *s, char *arg)
 	    a.domain)) == NULL) {
 		snprintf(reply, sizeof(reply), "550 5.1.1 <%s>: Recipient "
 		    "address rejected: User unknown", text);
-		command_refuse(s, "RCPT", reply);
+		command_refuse(s, "RCPT", a.text, reply);
 		s->rec.rcpt_refused++;
 		command_error(s);
 		return;
@@ -537,9 +536,11 @@ cmd_rcpt_finish(struct session *s)
 	/* A refusal stands for the whole transaction: every further RCPT
 	 * gets the same answer without a second check. */
 	if (tx->sender_state == TX_SENDER_DECIDED)
-		sender_apply(s, &tx->sender_verdict, "RCPT");
+		sender_apply(s, &tx->sender_verdict, "RCPT",
+		    tx->pending.addr.text);
 	else if (tx->sender_state == TX_SENDER_REFUSED)
-		command_refuse(s, "RCPT", tx->sender_verdict.reply);
+		command_refuse(s, "RCPT", tx->pending.addr.text,
+		    tx->sender_verdict.reply);
 	if (tx->sender_state == TX_SENDER_REFUSED) {
 		free(tx->pending.maildir);
 		tx->pending.maildir = NULL;

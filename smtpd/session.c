@@ -172,12 +172,12 @@ session_new(struct server *srv, int fd, const struct sockaddr *sa,
 	 * it can go into the Received header and the session record, but not
 	 * for long: a broken DNS server must not hold every greeting. With a
 	 * greet_delay the greeting comes when it ends, and early talk is an
-	 * offence; without one, input is simply not read before the greeting. */
+	 * offence; without one, input is simply held until the greeting. */
 	s->state = SESSION_ST_GREET;
 	s->wait = SESSION_WAIT_GREET;
 	s->fcrdns = fcrdns_start((struct sockaddr *)&s->peer, session_ptr_cb, s);
+	bufferevent_enable(s->bev, EV_READ);
 	if (conf->greet_delay > 0) {
-		bufferevent_enable(s->bev, EV_READ);
 		session_arm(s, conf->greet_delay);
 	} else if (s->fcrdns != NULL)
 		session_arm(s, SESSION_PTR_WAIT);
@@ -321,14 +321,28 @@ session_reply(struct session *s, const char *fmt, ...)
 /* session_log_refusal - one grep-able line for every refused command,
  * in the spirit of OpenSMTPD's failed-command lines. */
 void
-session_log_refusal(struct session *s, const char *cmd, const char *reply)
+session_log_refusal(struct session *s, const char *cmd, const char *rcpt,
+    const char *reply)
 {
 	char c[LOG_PRINTABLE_SIZE], r[LOG_PRINTABLE_SIZE];
-	char h[LOG_PRINTABLE_SIZE];
+	char h[LOG_PRINTABLE_SIZE], f[LOG_PRINTABLE_SIZE + 12];
+	char t[LOG_PRINTABLE_SIZE + 12];
+	const char *from = s->tx != NULL ? s->tx->sender.text : NULL;
 
-	log_info("session=%s refused client=%s helo=\"%s\" cmd=\"%s\" "
+	f[0] = t[0] = '\0';
+	if (from != NULL) {
+		memcpy(f, " from=\"<", 9);
+		log_printable(f + 8, sizeof(f) - 8, from, strlen(from));
+		strlcpy_compat(f + strlen(f), ">\"", sizeof(f) - strlen(f));
+	}
+	if (rcpt != NULL) {
+		memcpy(t, " to=\"<", 7);
+		log_printable(t + 6, sizeof(t) - 6, rcpt, strlen(rcpt));
+		strlcpy_compat(t + strlen(t), ">\"", sizeof(t) - strlen(t));
+	}
+	log_info("session=%s refused client=%s helo=\"%s\"%s%s cmd=\"%s\" "
 	    "code=%.3s reply=\"%s\"", s->id, s->peer_ip,
-	    log_printable(h, sizeof(h), s->helo, strlen(s->helo)),
+	    log_printable(h, sizeof(h), s->helo, strlen(s->helo)), f, t,
 	    log_printable(c, sizeof(c), cmd, strlen(cmd)), reply,
 	    log_printable(r, sizeof(r), reply, strlen(reply)));
 }
@@ -342,14 +356,15 @@ session_set_state(struct session *s, enum session_state st)
 	s->state = st;
 }
 
-/* session_park - stop reading commands until session_resume(). Lines
- * already in the input buffer stay there, unread, so replies keep their
- * order; the timer stays armed so a stuck lookup cannot hold us forever. */
+/* session_park - process no command until session_resume(). Input is
+ * still read (bounded by the high watermark) so that a client that goes
+ * away is noticed at once and its lookups cancelled; lines stay in the
+ * buffer, so replies keep their order. The timer stays armed so a stuck
+ * lookup cannot hold us forever. */
 void
 session_park(struct session *s, enum session_wait why)
 {
 	s->wait = why;
-	bufferevent_disable(s->bev, EV_READ);
 }
 
 /* session_resume - continue with the input already buffered. A deferred
@@ -468,7 +483,8 @@ session_read_cb(struct bufferevent *bev, void *arg)
 	if (s->hangup)
 		return;
 	if (s->state == SESSION_ST_GREET) {
-		if (evbuffer_get_length(bufferevent_get_input(s->bev)) == 0)
+		if (conf->greet_delay == 0 ||
+		    evbuffer_get_length(bufferevent_get_input(s->bev)) == 0)
 			return;
 		/* RFC 5321 §4.3.1: the client waits for the greeting. */
 		log_info("session=%s client=%s early talker", s->id,
@@ -478,7 +494,9 @@ session_read_cb(struct bufferevent *bev, void *arg)
 		session_close(s, "early-talker");
 		return;
 	}
-	if (s->state != SESSION_ST_DATA && s->wait == SESSION_WAIT_NONE)
+	if (s->wait != SESSION_WAIT_NONE)
+		return;
+	if (s->state != SESSION_ST_DATA)
 		session_arm(s, conf->timeout_command);
 	session_process(s);
 }

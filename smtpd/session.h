@@ -111,6 +111,7 @@ void	session_park(struct session *, enum session_wait);
 void	session_resume(struct session *);
 void	session_close(struct session *, const char *);
 void	session_tx_free(struct session *);
-void	session_log_refusal(struct session *, const char *, const char *);
+void	session_log_refusal(struct session *, const char *, const char *,
+	    const char *);
 
 #endif

@@ -186,8 +186,8 @@ transfer_end(struct session *s)
 	}
 	if (tx->reader.error != DATA_OK) {
 		if (reply != NULL)
-			session_log_refusal(s, "DATA", reply), session_reply(s,
-			    "%s", reply);
+			session_log_refusal(s, "DATA", NULL, reply),
+			    session_reply(s, "%s", reply);
 		session_tx_free(s);
 		session_set_state(s, SESSION_ST_HELO);
 		return;

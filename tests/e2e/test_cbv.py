@@ -9,14 +9,13 @@
 # Reply texts are sender_verdict.c's: "CODE ENH <addr>: Sender address
 # rejected: TEXT".
 
-import os
 import re
 import threading
 import time
 
 import pytest
 
-from e2elib import Client, wait_until
+from e2elib import wait_until
 from cbvlib import (H, INSIDE, LOCAL_NETS, OUTSIDE, PROBE_HELO, RCPT,
                     cache_rows, check_sender, final_rows, finish,
                     mx_records, one_rcpt, open_session, probe_cmds,
@@ -843,3 +842,215 @@ def test_hanging_mx_does_not_block_100_sessions(mx, dns, smx):
     hc.expect(450, re.compile(r"^4\.1\.7 <stuck@hang\.example>: .*timeout "
                               r"after RCPT TO$"), timeout=10)
     finish(hc)
+
+
+# -- more edges: who is checked, MX lists, lifetimes --------------------------------
+
+def test_exempt_client_and_policy_off_make_no_check(mx, dns, smx):
+    r = good_remote(dns, smx)
+    m = start_mx(mx, exempt_clients="127.0.0.100/32")
+    assert one_rcpt(m, JOE, src=OUTSIDE).code == 250            # exempt
+    assert one_rcpt(m, "x@nosuch.example", src=OUTSIDE).code == 250
+    assert one_rcpt(m, "x@nosuch.example", src=INSIDE).code == 550
+    final_rows(m, 1)
+    assert r.sessions == []
+    m2 = start_mx(mx, sender_policy="off")
+    assert one_rcpt(m2, "x@nosuch.example").code == 250
+    assert one_rcpt(m2, JOE).code == 250
+    final_rows(m2, 0)
+    assert r.sessions == []
+
+
+def test_cbv_no_keeps_the_dns_checks(mx, dns, smx):
+    r = good_remote(dns, smx)
+    m = start_mx(mx, cbv="no")
+    assert one_rcpt(m, "x@nosuch.example").code == 550
+    assert one_rcpt(m, JOE).code == 250
+    rs = final_rows(m, 2)
+    assert [sub(x, "decided_by", "outcome", "stage") for x in rs] == [
+        {"decided_by": "dns", "outcome": "fail", "stage": "nxdomain"},
+        {"decided_by": "dns", "outcome": "pass", "stage": "ok"}]
+    assert r.sessions == []
+
+
+def test_quoted_local_part_probed_as_such(mx, dns, smx):
+    r = good_remote(dns, smx)
+    m = start_mx(mx)
+    sender = '"john doe"@good.example'
+    assert one_rcpt(m, sender).code == 250
+    assert only_session(r) == probe_cmds(sender) + ["QUIT"]
+    # the local part is the remote's to interpret: another case, another
+    # probe
+    assert one_rcpt(m, "JOE@good.example").code == 250
+    assert one_rcpt(m, JOE).code == 250
+    r.wait_sessions(3)
+    r.wait_closed()
+    assert [s.commands[3] for s in r.sessions] == [
+        "RCPT TO:<%s>" % sender, "RCPT TO:<JOE@good.example>",
+        "RCPT TO:<%s>" % JOE]
+    assert [x["address"] for x in final_rows(m, 3)] == [
+        sender, "JOE@good.example", JOE]
+
+
+def test_mx_host_without_address_is_skipped(mx, dns, smx):
+    dns([("MX", GOOD, 10, "gone.good.example")]
+        + mx_records(GOOD, "127.0.0.14", 20, "mx2.good.example"))
+    r = smx("127.0.0.14", host="mx2.good.example")
+    m = start_mx(mx)
+    assert one_rcpt(m, JOE).code == 250
+    only_session(r)
+    (row,) = final_rows(m, 1)
+    assert row["mx_host"] == "mx2.good.example"
+
+
+def test_cbv_max_mx_limits_the_hosts_tried(mx, dns, smx):
+    dns(mx_records(GOOD, "127.0.0.13", 10, "mx1.good.example")
+        + mx_records(GOOD, "127.0.0.14", 20, "mx2.good.example"))
+    r = smx("127.0.0.14", host="mx2.good.example")
+    m = start_mx(mx, cbv_max_mx="1")
+    rep = one_rcpt(m, JOE)
+    assert (rep.code, rep.text) == (450, rejected(
+        "450", "4.1.7", JOE, "unverified: connect to mx1.good.example "
+        "[127.0.0.13]:25: Connection refused"))
+    assert r.sessions == []
+
+
+def test_ipv6_address_first_then_ipv4(mx, dns, smx):
+    # mx.good.example: AAAA ::1 (nothing listens there) and A 127.0.0.10;
+    # mx.six.example: AAAA ::1 only, with a remote on [::1]:25
+    dns(zone({GOOD: IP}) + [("AAAA", MXH, "::1"),
+                            ("MX", "six.example", 10, "mx.six.example"),
+                            ("AAAA", "mx.six.example", "::1")])
+    r4 = smx(IP, host=MXH)
+    m = start_mx(mx)
+    assert one_rcpt(m, JOE).code == 250
+    only_session(r4)
+    r6 = smx("::1", host="mx.six.example")
+    assert one_rcpt(m, "v6@six.example").code == 250
+    assert only_session(r6) == probe_cmds("v6@six.example") + ["QUIT"]
+    assert [x["outcome"] for x in final_rows(m, 2)] == ["pass", "pass"]
+
+
+def test_tempfail_is_cached_briefly(mx, dns, smx):
+    r = good_remote(dns, smx, {"rcpt": "450 4.2.0 greylisted"})
+    m = start_mx(mx)
+    first = one_rcpt(m, JOE)
+    second = one_rcpt(m, JOE)
+    assert first.code == 450 and first.full == second.full
+    only_session(r)
+    assert [x["decided_by"] for x in final_rows(m, 2)] == ["probe", "cache"]
+    (ce,) = cache_rows(m)
+    assert (ce["outcome"], ce["stage"]) == ("tempfail", "rcpt")
+    assert abs(ce["expires"] - ce["created"] - 300) < 1   # 5m default
+
+
+def test_timeout_in_queue(mx, dns, smx):
+    dns(zone({GOOD: IP, "far.example": "127.0.0.11"}))
+    smx(IP, {"rcpt": "hang"}, host=MXH)
+    other = smx("127.0.0.11", host="mx.far.example")
+    m = start_mx(mx, cbv_max_concurrent="1", cbv_timeout="2s")
+    a = open_session(m)
+    a.cmd("MAIL FROM:<%s>" % JOE, 250)
+    a.line("RCPT TO:<%s>" % RCPT)
+    b = open_session(m)
+    b.cmd("MAIL FROM:<q@far.example>", 250)
+    t0 = time.monotonic()
+    b.line("RCPT TO:<%s>" % RCPT)
+    b.expect(450, rejected("450", "4.1.7", "q@far.example",
+                           "unverified: timeout in queue"), timeout=5)
+    assert 1.5 < time.monotonic() - t0 < 3.5
+    a.expect(450, timeout=5)
+    finish(a)
+    finish(b)
+    assert other.sessions == []
+    rs = final_rows(m, 2)
+    q = [x for x in rs if x["address"] == "q@far.example"][0]
+    assert sub(q, "decided_by", "outcome", "stage", "reply") == {
+        "decided_by": "probe", "outcome": "tempfail", "stage": "connect",
+        "reply": "timeout in queue"}
+
+
+def test_client_leaves_while_its_probe_runs(mx, dns, smx):
+    gate = threading.Event()
+
+    def rcpt(line):
+        gate.wait(10)
+        return "250 2.1.5 Ok"
+    r = good_remote(dns, smx, {"rcpt": rcpt})
+    m = start_mx(mx)
+    # two sessions share the probe; the first leaves, the second gets it
+    a, b = open_session(m), open_session(m)
+    for c in (a, b):
+        c.cmd("MAIL FROM:<%s>" % JOE, 250)
+        c.line("RCPT TO:<%s>" % RCPT)
+    wait_until(lambda: r.commands[-1:] == ["RCPT TO:<%s>" % JOE], 5,
+               what="the probe's RCPT")
+    time.sleep(0.2)             # b joins the probe in flight
+    a.close()
+    time.sleep(0.2)             # the daemon sees a leave
+    gate.set()
+    b.expect(250, "2.1.5 Ok", timeout=5)
+    finish(b)
+    assert only_session(r) == probe_cmds(JOE) + ["QUIT"]
+    # now the only waiter leaves: the probe is dropped, politely
+    gate.clear()
+    c = open_session(m)
+    c.cmd("MAIL FROM:<solo@good.example>", 250)
+    c.line("RCPT TO:<%s>" % RCPT)
+    wait_until(lambda: r.commands[-1:] == ["RCPT TO:<solo@good.example>"],
+               5, what="the second probe's RCPT")
+    c.close()
+    time.sleep(0.2)
+    gate.set()
+    r.wait_sessions(2)
+    r.wait_closed()
+    assert r.sessions[1].commands == probe_cmds("solo@good.example") + [
+        "QUIT"]
+    # the daemon lives on
+    assert one_rcpt(m, "new@good.example").code == 250
+    rs = final_rows(m)
+    assert [x["address"] for x in rs] == [JOE, "new@good.example"]
+
+
+def test_sigterm_while_a_probe_runs(mx, dns, smx):
+    r = good_remote(dns, smx, {"rcpt": "hang"})
+    m = start_mx(mx)
+    c = open_session(m)
+    c.cmd("MAIL FROM:<%s>" % JOE, 250)
+    c.line("RCPT TO:<%s>" % RCPT)
+    wait_until(lambda: r.commands[-1:] == ["RCPT TO:<%s>" % JOE], 5,
+               what="the probe's RCPT")
+    t0 = time.monotonic()
+    m.stop()
+    assert time.monotonic() - t0 < 3
+    c.expect(421, "4.3.2 %s Service shutting down" % H)
+    c.expect_close()
+    r.wait_closed()
+
+
+def test_sighup_while_a_probe_runs(mx, dns, smx):
+    gate = threading.Event()
+
+    def rcpt(line):
+        gate.wait(10)
+        return "550 5.1.1 unknown"
+    r = good_remote(dns, smx, {"rcpt": rcpt})
+    m = start_mx(mx)
+    c = open_session(m)
+    c.cmd("MAIL FROM:<%s>" % JOE, 250)
+    c.line("RCPT TO:<%s>" % RCPT)
+    wait_until(lambda: r.commands[-1:] == ["RCPT TO:<%s>" % JOE], 5,
+               what="the probe's RCPT")
+    m.configure(cbv_noop="no")
+    m.hup()
+    gate.set()
+    c.expect(550, rejected("550", "5.1.7", JOE, "verification failed: %s "
+                           "said: 550 5.1.1 unknown" % MXH))
+    finish(c)
+    gate.clear()
+    gate.set()
+    assert one_rcpt(m, "two@good.example").code == 550
+    r.wait_sessions(2)
+    r.wait_closed()
+    assert r.sessions[1].commands == probe_cmds("two@good.example",
+                                                noop=False) + ["QUIT"]

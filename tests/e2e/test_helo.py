@@ -262,6 +262,7 @@ def test_ptr_mode(zone, mx):
     m = mx(helo_match="ptr", **ENFORCE)
     # the forward-confirmed PTR name
     hello(m, "127.0.0.7", "fcr.client.example", 250)
+    hello(m, "127.0.0.7", "FCR.client.example.", 250, verb="HELO")
     # both of two PTR names: the session knows one (its FCrDNS name); for
     # the other the PTR answer is looked up and the name confirmed
     hello(m, "127.0.0.11", "two.client.example", 250)
@@ -282,6 +283,8 @@ def test_ptr_mode(zone, mx):
     assert first in ("one.client.example", "two.client.example")
     assert_rows(session_rows(m), [
         row("127.0.0.7", "fcr.client.example", "pass",
+            ptr="fcr.client.example"),
+        row("127.0.0.7", "FCR.client.example.", "pass",
             ptr="fcr.client.example"),
         row("127.0.0.11", "two.client.example", "pass", ptr=first),
         row("127.0.0.11", "one.client.example", "pass", ptr=first),
@@ -328,7 +331,7 @@ def test_none_mode(zone, mx):
         row("127.0.0.5", "localhost", "fail-syntax")])
 
 
-# -- helo_reject_at rcpt --------------------------------------------------------
+# -- helo_reject_at rcpt ------------------------------------------------------
 
 def delayed_refusal(c, sender, rcpt, code, text):
     """helo_reject_at rcpt: MAIL gets the refusal, or (Postfix's way) MAIL
@@ -398,7 +401,7 @@ def test_reject_at_rcpt(zone, mx):
                 " and ".join(who), verb, "\n".join(refused))
 
 
-# -- DNS failures ---------------------------------------------------------------
+# -- DNS failures -------------------------------------------------------------
 
 def test_servfail_gives_450(zone, mx):
     m = mx(**ENFORCE)
@@ -489,7 +492,7 @@ def test_received_carries_confirmed_ptr(zone, mx):
             messages=1, rcpt_accepted=1) for ip, helo, ptr in cases])
 
 
-# -- IPv6 -----------------------------------------------------------------------
+# -- IPv6 ---------------------------------------------------------------------
 
 def test_ipv6_clients(dns, mx):
     try:
@@ -546,14 +549,16 @@ def test_ipv6_clients(dns, mx):
     assert_rows(session_rows(m), want)
 
 
-# -- lookups and lifetimes --------------------------------------------------------
+# -- lookups and lifetimes ----------------------------------------------------
 
 def test_disconnect_mid_lookup(dns, mx):
-    """Clients that go away while their HELO (or greeting PTR) lookup is in
-    flight, then SIGTERM while those lookups are still pending: no callback
-    into freed memory (the fixture checks the log for ASan reports), the
-    daemon stays up and healthy and exits 0 at once."""
-    dns(ZONE, timeout=[HANG, "12.0.0.127.in-addr.arpa"])
+    """Clients that go away while lookups of theirs are in flight: HELO
+    lookups, the greeting's PTR lookup, and (after the greeting, which waits
+    at most 2 s) the FCrDNS PTR or forward lookup; then SIGTERM while many
+    are still pending. No callback into freed memory (the fixture checks the
+    log for ASan reports), the daemon stays healthy and exits 0 at once."""
+    dns(ZONE + [("PTR", "127.0.0.13", "p13." + HANG)],
+        timeout=[HANG, "12.0.0.127.in-addr.arpa"])
     m = mx(**ENFORCE)
     for i in range(LOAD_N):
         c = m.connect(src="127.0.0.%d" % (LOAD_BASE + i))
@@ -561,7 +566,15 @@ def test_disconnect_mid_lookup(dns, mx):
         c.close()
     # before the greeting: the PTR lookup of 127.0.0.12 never ends
     for i in range(10):
-        c = Client("127.0.0.1", m.port, src="127.0.0.12")
+        Client("127.0.0.1", m.port, src="127.0.0.12").close()
+    # greeted after 2 s while FCrDNS still runs (.12: the PTR lookup, .13:
+    # the A lookup of its PTR name), then QUIT: freed with it pending
+    late = [Client("127.0.0.1", m.port, src="127.0.0.%d" % (12 + i % 2))
+            for i in range(10)]
+    for c in late:
+        c.greet(220, GREETING)
+        c.cmd("QUIT", 221)
+        c.expect_close()
         c.close()
     # healthy: greeting and a checked EHLO at once
     t0 = time.monotonic()
@@ -572,16 +585,20 @@ def test_disconnect_mid_lookup(dns, mx):
     rows = session_rows(m)
     assert time.monotonic() - t0 < RESOLVER_TIMEOUT - 1, \
         "SIGTERM waited for the pending lookups"
-    assert len(rows) == LOAD_N + 11, [(r["client_ip"], r["helo"])
+    assert len(rows) == LOAD_N + 21, [(r["client_ip"], r["helo"])
                                       for r in rows]
     hang = sorted((r for r in rows if r["helo"].endswith("." + HANG)),
                   key=lambda r: int(r["helo"].split(".")[0][1:]))
     assert [(r["client_ip"], r["helo"], r["helo_verdict"]) for r in hang] \
         == [("127.0.0.%d" % (LOAD_BASE + i), "h%d.%s" % (i, HANG), "none")
             for i in range(LOAD_N)]
-    early = [r for r in rows if r["client_ip"] == "127.0.0.12"]
-    assert [(r["helo"], r["helo_verdict"]) for r in early] == \
-        [("", "none")] * 10
+    early = [(r["client_ip"], r["helo"], r["helo_verdict"], r["ptr"],
+              r["ended"] == "quit") for r in rows
+             if r["client_ip"] in ("127.0.0.12", "127.0.0.13")]
+    assert sorted(early) == sorted(
+        [("127.0.0.12", "", "none", "", False)] * 10 +
+        [("127.0.0.12", "", "none", "", True)] * 5 +
+        [("127.0.0.13", "", "none", "", True)] * 5)
     good = [r for r in rows if r["helo"] == "good.client.example"]
     assert [(r["helo_verdict"], r["ended"]) for r in good] == \
         [("pass", "quit")]

@@ -14,7 +14,7 @@ import pytest
 
 import e2elib
 from e2elib import Client, wait_until
-from helolib import (GREETING, H, HANG, ZONE, assert_rows, hello, read_rows,
+from helolib import (H, HANG, ZONE, assert_rows, hello, read_rows,
                      session_rows)
 
 SHUTDOWN = "4.3.2 %s Service shutting down" % H
@@ -201,7 +201,8 @@ def test_sigterm_during_data_keeps_row(mx):
 
 
 def _no_dir(tmp, tiny_fs):
-    return str(tmp / "no" / "such" / "dir" / "stats.db"), "No such file or directory"
+    return (str(tmp / "no" / "such" / "dir" / "stats.db"),
+            "No such file or directory")
 
 
 def _file_parent(tmp, tiny_fs):
