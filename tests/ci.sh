@@ -31,6 +31,8 @@ echo "== build (-O2 -Werror)"
 if build build-ci "-O2 -g"; then
 	echo "== make check"
 	(cd build-ci && make -j1 check) || status=1
+	echo "== packaging and service checks"
+	sh tests/pkg/run.sh build-ci | tee build-ci/pkg-run.tap || status=1
 else
 	status=1 broken=$((broken + 1))
 fi
@@ -46,5 +48,6 @@ else
 fi
 
 echo "== took $(( $(date +%s) - start )) s"
-python3 tests/summary.py --failed "$broken" build-ci build-asan || status=1
+python3 tests/summary.py --failed "$broken" --tap build-ci/pkg-run.tap \
+	build-ci build-asan || status=1
 exit $status

@@ -5,7 +5,8 @@ set -e
 export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential autoconf automake pkg-config libevent-dev libssl-dev
 libudns-dev libsqlite3-dev sqlite3 check python3 python3-pytest swaks
-dnsmasq-base iproute2 util-linux groff-base openssl"
+dnsmasq-base iproute2 util-linux groff-base openssl
+dpkg-dev debhelper rsync systemd python3-seccomp fail2ban"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
@@ -13,5 +14,16 @@ for p in $PKGS; do
 done
 if [ -n "$missing" ]; then
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	# fail2ban is here for fail2ban-regex only: keep its service (and any
+	# other) from starting while we install.
+	blocker=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		blocker=1
+	fi
+	rc=0
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null || rc=$?
+	[ -z "$blocker" ] || rm -f /usr/sbin/policy-rc.d
+	[ $rc -eq 0 ] || exit $rc
 fi

@@ -170,7 +170,7 @@ for form in raw syslog journal; do
 		fail "$form: hosts differ"
 	fi
 	# Every matched line is a 5xx refusal of HELO/EHLO, MAIL or RCPT.
-	if grep -v -E 'refused client=[^ ]+ helo="[^"]*" cmd="(HELO|EHLO|MAIL|RCPT)" code=5' \
+	if grep -v -E 'refused client=[^ ]+ helo="[^"]*"( (from|to)="[^"]*")* cmd="(HELO|EHLO|MAIL|RCPT)" code=5' \
 	    "$tmp/$form.matched"; then
 		fail "$form: a matched line is no policy refusal"
 	fi
