@@ -143,6 +143,52 @@ def smx():
         s.stop()
 
 
+class Blackhole:
+    """A TCP address whose connects never complete: a listening socket
+    with a full accept queue that nobody accepts from, so the kernel drops
+    further SYNs (the client sees a connect that hangs, as behind a
+    firewall that drops packets)."""
+
+    def __init__(self, ip, port=25):
+        import socket
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((ip, port))
+        self.lsock.listen(0)
+        self.fillers = []
+        for _ in range(8):          # fill the queue; stop once one hangs
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect((ip, port))
+            except BlockingIOError:
+                pass
+            self.fillers.append(c)
+            import select
+            _, w, _ = select.select([], [c], [], 0.2)
+            if not w:
+                break
+
+    def stop(self):
+        for c in self.fillers:
+            c.close()
+        self.lsock.close()
+
+
+@pytest.fixture
+def blackhole():
+    """blackhole(ip) -> Blackhole on ip:25, closed at teardown."""
+    holes = []
+
+    def factory(ip):
+        b = Blackhole(ip)
+        holes.append(b)
+        return b
+    yield factory
+    for b in holes:
+        b.stop()
+
+
 # -- one session ------------------------------------------------------------
 
 def open_session(m, src=OUTSIDE, helo="client.example"):

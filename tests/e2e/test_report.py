@@ -9,12 +9,10 @@
 
 import json
 import re
-import threading
 import time
 
 import pytest
 
-from e2elib import wait_until
 from cbvlib import (INSIDE, LOCAL_NETS, OUTSIDE, RCPT, ctl, final_rows,
                     finish, one_rcpt, open_session, smx, start_mx, zone)
 
