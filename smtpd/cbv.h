@@ -89,6 +89,7 @@ struct cbv_reply {
 	size_t	len;			/* octets consumed, CRLFs included */
 	size_t	nlines;
 	int	rfc3821;		/* a line's first word is (X)RFC3821 */
+	int	smtputf8;		/* a line's first word is SMTPUTF8 */
 	char	text[CBV_REPLY_TEXT_MAX + 1];	/* "250 a b", printable */
 };
 

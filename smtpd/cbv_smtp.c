@@ -94,6 +94,16 @@ cbv_printable(char *dst, size_t dstlen, size_t *o, const char *src,
 	dst[*o] = '\0';
 }
 
+/* cbv_ascii - 1 when the address needs no SMTPUTF8 (RFC 6531). */
+static int
+cbv_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
 /* cbv_is_rfc3821 - is the first word of an EHLO line the keyword? Either
  * spelling: DESIGN §3 lets a site pick RFC 5321 §2.2.2's X form. */
 static int
@@ -160,6 +170,9 @@ cbv_reply_parse(const char *buf, size_t len, struct cbv_reply *out)
 			    line + 4, n - 4);
 			if (cbv_is_rfc3821(line + 4, n - 4))
 				out->rfc3821 = 1;
+			if (n - 4 >= 8 && strncasecmp(line + 4, "SMTPUTF8",
+			    8) == 0 && (n - 4 == 8 || line[12] == ' '))
+				out->smtputf8 = 1;
 		}
 		out->nlines++;
 		pos += ll;
@@ -361,6 +374,21 @@ cbv_send(struct cbv_probe *p, enum cbv_stage st, const char *fmt, ...)
 	return CBV_GO_ON;
 }
 
+/* cbv_mail_utf8 - RFC 6531 §3.4: a non-ASCII address may only be given
+ * to a server that offers SMTPUTF8, with the SMTPUTF8 parameter on MAIL.
+ * A server that does not offer it cannot tell us anything: undecided. */
+static enum cbv_go
+cbv_mail_utf8(struct cbv_probe *p, const struct cbv_reply *r)
+{
+	if (!p->helo_sent && r->smtputf8)
+		return cbv_send(p, CBV_ST_MAIL, "MAIL FROM:<%s> SMTPUTF8",
+		    p->sender);
+	cbv_copy(p->result.reply, sizeof(p->result.reply),
+	    "no SMTPUTF8 offered for a non-ASCII address");
+	cbv_done(p, CBV_TEMPFAIL, CBV_ST_HELO, 1);
+	return CBV_GO_GONE;
+}
+
 /* cbv_step - the dialogue of DESIGN §1: one reply moves it one command
  * on, or decides. 2xx goes on; 5xx refuses at that stage; 4xx (and the
  * 3xx no command of ours should get) is a temporary failure. */
@@ -393,6 +421,8 @@ cbv_step(struct cbv_probe *p, const struct cbv_reply *r)
 		if (cls == 2) {
 			if (!p->helo_sent)
 				p->result.rfc3821 = r->rfc3821;
+			if (!cbv_ascii(p->address))
+				return cbv_mail_utf8(p, r);
 			return cbv_send(p, CBV_ST_MAIL, "MAIL FROM:<%s>",
 			    p->sender);
 		}

@@ -25,6 +25,9 @@
 #include "log.h"
 #include "xmalloc.h"
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
 /* Command flags. LAST_IN_GROUP is RFC 2920 §3.1's list of commands after
  * which the client must wait for our reply. */
 #define CMD_LAST_IN_GROUP	0x01
@@ -101,6 +104,18 @@ command_refuse(struct session *s, const char *cmd, const char *rcpt,
 	session_log_refusal(s, cmd, rcpt, reply);
 }
 
+/* command_sync_error - RFC 2920 §3.1: the client sent more after a
+ * command that ends a group, before our reply; Postfix 3.9's answer. */
+static void
+command_sync_error(struct session *s, const char *verb)
+{
+	log_info("session=%s client=%s improper command pipelining after %s",
+	    s->id, s->peer_ip, verb);
+	session_reply(s, "554 5.5.0 Error: improper command pipelining after "
+	    "%s", verb);
+	session_close(s, "pipelining-error");
+}
+
 /* command_state_error - the 503 text depends on what is missing. */
 static const char *
 command_state_error(const struct session *s, const struct command *cmd)
@@ -149,11 +164,7 @@ command_dispatch(struct session *s, char *line, size_t len, int more)
 		return;
 	}
 	if ((cmd->flags & CMD_LAST_IN_GROUP) && more) {
-		log_info("session=%s client=%s improper command pipelining "
-		    "after %s", s->id, s->peer_ip, cmd->verb);
-		session_reply(s, "554 5.5.0 Error: improper command pipelining "
-		    "after %s", cmd->verb);
-		session_close(s, "pipelining-error");
+		command_sync_error(s, cmd->verb);
 		return;
 	}
 	arg = line + vlen;
@@ -192,6 +203,8 @@ helo_apply(struct session *s, const struct helo_verdict *v)
 	    conf->helo_reject_at == REJECT_AT_HELO) {
 		command_refuse(s, s->esmtp ? "EHLO" : "HELO", NULL, v->reply);
 		session_set_state(s, SESSION_ST_INIT);
+		/* Each retry costs DNS lookups: it counts as an error. */
+		command_error(s);
 		return;
 	}
 	if (v->code != 0 && v->enforced) {
@@ -228,6 +241,14 @@ helo_done_cb(void *arg, const struct helo_verdict *v)
 	struct session *s = arg;
 
 	s->helo_check = NULL;
+	if (s->hangup)
+		return;
+	/* Input that came while the HELO lookups ran was sent before our
+	 * reply: the same synchronisation error as in command_dispatch. */
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+		command_sync_error(s, s->esmtp ? "EHLO" : "HELO");
+		return;
+	}
 	helo_apply(s, v);
 	session_resume(s);
 }
@@ -310,8 +331,10 @@ command_mail_params(struct session *s, const char *rest, int *smtputf8)
 	if (*rest == '\0')
 		return 0;
 	if (!s->esmtp || addr_params(rest, p, 8, &n) == -1) {
+		char text[LOG_PRINTABLE_SIZE];
+
 		session_reply(s, "555 5.5.4 Unsupported option: %.40s",
-		    rest);
+		    log_printable(text, sizeof(text), rest, strlen(rest)));
 		command_error(s);
 		return -1;
 	}
@@ -342,8 +365,11 @@ command_mail_params(struct session *s, const char *rest, int *smtputf8)
 		    p[i].value[0] == '\0') {
 			*smtputf8 = 1;
 		} else {
+			char text[LOG_PRINTABLE_SIZE];
+
 			session_reply(s, "555 5.5.4 Unsupported option: %s",
-			    p[i].key);
+			    log_printable(text, sizeof(text), p[i].key,
+			    strlen(p[i].key)));
 			command_error(s);
 			return -1;
 		}
@@ -380,6 +406,8 @@ sender_done_cb(void *arg, const struct sender_verdict *v)
 	struct session *s = arg;
 
 	s->sender_check = NULL;
+	if (s->hangup)
+		return;
 	s->tx->sender_verdict = *v;
 	s->tx->sender_state = TX_SENDER_DECIDED;
 	if (s->state == SESSION_ST_MAIL && s->tx->pending.maildir == NULL)
@@ -439,8 +467,10 @@ cmd_mail(struct session *s, char *arg)
 	session_set_state(s, SESSION_ST_MAIL);
 	/* cbv_stage mail: the verdict is the reply to MAIL. Otherwise it
 	 * waits for the first valid RCPT, so that relay attempts and unknown
-	 * users never cost a probe. */
-	if (conf->cbv_stage == CBV_STAGE_MAIL && command_sender_start(s))
+	 * users never cost a probe. A client whose HELO was refused (at RCPT,
+	 * helo_reject_at rcpt) never costs one either. */
+	if (conf->cbv_stage == CBV_STAGE_MAIL && !s->helo_refused &&
+	    command_sender_start(s))
 		return;
 	cmd_mail_finish(s);
 }
@@ -480,7 +510,8 @@ cmd_rcpt(struct session *s, char *arg)
 	    "RCPT TO:<address>", "recipient") == -1)
 		return;
 	if (*rest != '\0') {
-		session_reply(s, "555 5.5.4 Unsupported option: %.40s", rest);
+		session_reply(s, "555 5.5.4 Unsupported option: %.40s",
+		    log_printable(text, sizeof(text), rest, strlen(rest)));
 		command_error(s);
 		return;
 	}
@@ -634,10 +665,10 @@ cmd_starttls(struct session *s, char *arg)
 		command_error(s);
 		return;
 	}
-	session_reply(s, "220 2.0.0 Ready to start TLS");
 	if (session_starttls(s) == -1) {
 		log_warn("session=%s client=%s cannot start TLS", s->id,
 		    s->peer_ip);
-		session_close(s, "tls-error");
+		session_reply(s, "454 4.7.0 TLS not available due to "
+		    "temporary reason");
 	}
 }

@@ -102,20 +102,27 @@ ctl_cbv_parse(const char *arg, struct mailaddr *a)
 	return 0;
 }
 
-/* ctl_cbv_finish - print the verdict and leave the loop. */
+/* ctl_cbv_finish - the verdict is in: leave the loop (the probe's QUIT
+ * is still let out before ctl_cbv_print prints it). */
 static void
 ctl_cbv_finish(struct ctl_cbv_run *run)
 {
+	run->decided = 1;
+	event_base_loopexit(run->base, NULL);
+}
+
+/* ctl_cbv_print - the verdict line, last, after the whole transcript. */
+static void
+ctl_cbv_print(const struct ctl_cbv_run *run)
+{
 	const struct sender_verdict *v = &run->v;
 
-	run->decided = 1;
 	printf("verdict: %s  (%s)\n", v->outcome,
 	    v->reply[0] != '\0' ? v->reply : "250 2.1.0 Ok");
 	if (v->code != 0 && !v->enforced)
 		printf("note: sender_policy is not enforce: the daemon would "
 		    "accept and log this\n");
 	fflush(stdout);
-	event_base_loopexit(run->base, NULL);
 }
 
 /* ctl_cbv_dns - DNS decided: print why and finish. */
@@ -373,6 +380,13 @@ ctl_cbv_main(const struct conf *conf, int argc, char **argv)
 		ctl_cbv_dns(&run, SENDER_DNS_TEMPFAIL);
 	} else
 		event_base_dispatch(run.base);
+	/* The verdict is in; let the probe say QUIT and hear its 221 (cbv.c
+	 * bounds that wait), so the transcript is the whole dialogue. */
+	while (cbv_pending() > 0 &&
+	    event_base_loop(run.base, EVLOOP_ONCE) == 0)
+		;
+	if (run.decided)
+		ctl_cbv_print(&run);
 	if (run.decided)
 		status = strcmp(run.v.outcome, "pass") == 0 ? 0 :
 		    strcmp(run.v.outcome, "fail") == 0 ? 1 : 2;

@@ -271,7 +271,9 @@ sender_record(const struct sender_ctx *x, const struct sender_verdict *v,
 	if (row.duration < 0)
 		row.duration = 0;
 	row.rfc3821 = rfc3821 != 0;
-	row.enforced = v->enforced;
+	/* The policy in force, not whether this verdict refused: 0 marks the
+	 * rows of sender_policy log (strictmxctl(8)). */
+	row.enforced = x->conf->sender_policy == POLICY_ENFORCE;
 	stats_add_cbv(&row);
 	log_debug("%s: sender <%s>: %s by %s: %s", x->session_id,
 	    log_printable(pa, sizeof(pa), x->key, strlen(x->key)),

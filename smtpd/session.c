@@ -64,6 +64,7 @@ static void session_event_cb(struct bufferevent *, short, void *);
 static void session_timer_cb(evutil_socket_t, short, void *);
 static void session_ptr_cb(enum fcrdns_status, const char *, void *);
 static void session_greet(struct session *);
+static void session_process(struct session *);
 
 static void
 session_arm(struct session *s, unsigned seconds)
@@ -91,19 +92,26 @@ session_setup_bev(struct session *s)
 	bufferevent_enable(s->bev, EV_WRITE);
 }
 
-/* session_starttls - RFC 3207 §4.2: after our 220 the session starts
- * over, forgetting HELO and everything learnt before TLS. The reply is
- * already in the plain output; the dispatcher refused any input sent after
- * STARTTLS before that reply, so no plaintext can be smuggled into the TLS
- * session (CVE-2011-0411). Returns -1 if TLS could not be set up. */
+/* session_starttls - RFC 3207 §4.2: answer 220, then the session starts
+ * over, forgetting HELO and everything learnt before TLS. The 220 goes out
+ * in the clear from the plain output; the dispatcher refused any input sent
+ * after STARTTLS before that reply, so no plaintext can be smuggled into
+ * the TLS session (CVE-2011-0411). Returns -1, with nothing sent, when no
+ * TLS connection could be made (the caller answers 454). */
 int
 session_starttls(struct session *s)
 {
 	struct bufferevent *bev;
+	SSL *ssl;
 
-	bev = tls_wrap(s->server->base, s->bev, s->rc->tls);
-	if (bev == NULL)
+	if ((ssl = tls_ssl_new(s->rc->tls)) == NULL)
 		return -1;
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+	if ((bev = tls_wrap(s->server->base, s->bev, ssl)) == NULL) {
+		/* Too late for 454: the client heard 220. */
+		session_close(s, "tls-error");
+		return 0;
+	}
 	s->bev = bev;
 	session_setup_bev(s);
 	bufferevent_enable(s->bev, EV_READ);
@@ -314,8 +322,12 @@ session_reply(struct session *s, const char *fmt, ...)
 		else
 			evbuffer_add_printf(out, "%.3s %s\r\n", buf, line);
 	}
-	if (buf[0] == '4' || buf[0] == '5')
-		log_debug("session=%s reply=\"%s\"", s->id, buf);
+	if ((buf[0] == '4' || buf[0] == '5') && log_verbose()) {
+		char text[LOG_PRINTABLE_SIZE];
+
+		log_debug("session=%s reply=\"%s\"", s->id,
+		    log_printable(text, sizeof(text), buf, strlen(buf)));
+	}
 }
 
 /* session_log_refusal - one grep-able line for every refused command,
@@ -386,7 +398,8 @@ session_resume(struct session *s)
 	}
 	if (s->state != SESSION_ST_DATA)
 		session_arm(s, conf->timeout_command);
-	bufferevent_enable(s->bev, EV_READ);
+	if (!s->client_eof)
+		bufferevent_enable(s->bev, EV_READ);
 	bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
 	    BEV_TRIG_DEFER_CALLBACKS);
 }
@@ -471,6 +484,10 @@ session_process(struct session *s)
 			line[--len] = '\0';
 		command_dispatch(s, line, len, evbuffer_get_length(in) > 0);
 	}
+	/* A half-closed client: what it sent is answered; now close. */
+	if (s->client_eof && !s->hangup && s->wait == SESSION_WAIT_NONE)
+		session_close(s, s->state == SESSION_ST_DATA ?
+		    "disconnect-in-data" : "disconnect");
 }
 
 static void
@@ -521,6 +538,21 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_ERROR)
 		log_debug("session=%s client=%s i/o error: %s", s->id,
 		    s->peer_ip, strerror(EVUTIL_SOCKET_ERROR()));
+	/* A client that half-closes after its last command (QUIT, or the
+	 * end-of-data dot) still gets the replies to what it sent, and a
+	 * message being committed still gets its 250. A client that leaves
+	 * while we wait on DNS or a CBV probe is gone: its lookups are
+	 * cancelled now, not when they time out. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    !s->hangup && (s->wait == SESSION_WAIT_COMMIT ||
+	    (s->wait == SESSION_WAIT_NONE && s->state != SESSION_ST_GREET &&
+	    (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)))) {
+		s->client_eof = 1;
+		if (s->wait == SESSION_WAIT_NONE)
+			session_process(s);
+		return;
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if (!s->hangup && s->rec.ended[0] == '\0' &&
 		    s->state != SESSION_ST_DATA)

@@ -86,6 +86,7 @@ struct session {
 	int			 hangup;	/* close once the output drained */
 	int			 draining;	/* SIGTERM: finish DATA, then 421 */
 	int			 discard_line;	/* resynchronising after a long line */
+	int			 client_eof;	/* half-closed: answer, then close */
 	char			 helo[SMTP_DOMAIN_MAX + 1];
 	char			 ptr[SMTP_DOMAIN_MAX + 1];	/* confirmed */
 	struct helo_verdict	 helo_verdict;	/* kept for helo_reject_at rcpt */

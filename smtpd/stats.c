@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -268,6 +269,8 @@ stats_prepare_db(const char *path)
 	sqlite3_finalize(st);
 	if (stats_exec(db, "PRAGMA synchronous=NORMAL") < 0)
 		goto fail;
+	/* Checkpoints fsync: the checkpoint thread runs them, not the loop. */
+	sqlite3_wal_autocheckpoint(db, 0);
 	if (stats_migrate(db, path) < 0)
 		goto close;
 	for (i = 0; i < STATS_SQL_LAST; i++)
@@ -286,6 +289,78 @@ close:
 	}
 	sqlite3_close(db);
 	return NULL;
+}
+
+/* The checkpoint thread. A WAL checkpoint copies pages into the database
+ * and fsyncs it; on the loop that would stall every session on a slow disk
+ * (STYLE 6), so one thread with a connection of its own does it, every
+ * STATS_CKPT_SEC. PASSIVE never waits for our writer. */
+#define STATS_CKPT_SEC	10
+
+static struct {
+	pthread_t	 thread;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	int		 running;
+	int		 stop;
+	char		 path[4096];
+} stats_ckpt = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	.cv = PTHREAD_COND_INITIALIZER };
+
+static void *
+stats_ckpt_main(void *arg __unused)
+{
+	sqlite3 *db = NULL;
+	struct timespec ts;
+
+	if (sqlite3_open_v2(stats_ckpt.path, &db, SQLITE_OPEN_READWRITE,
+	    NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 1000);
+	pthread_mutex_lock(&stats_ckpt.mu);
+	while (!stats_ckpt.stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += STATS_CKPT_SEC;
+		pthread_cond_timedwait(&stats_ckpt.cv, &stats_ckpt.mu, &ts);
+		if (stats_ckpt.stop)
+			break;
+		pthread_mutex_unlock(&stats_ckpt.mu);
+		sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+		    NULL, NULL);
+		pthread_mutex_lock(&stats_ckpt.mu);
+	}
+	pthread_mutex_unlock(&stats_ckpt.mu);
+	sqlite3_close(db);
+	return NULL;
+}
+
+static void
+stats_ckpt_start(const char *path)
+{
+	if ((size_t)snprintf(stats_ckpt.path, sizeof(stats_ckpt.path), "%s",
+	    path) >= sizeof(stats_ckpt.path))
+		return;
+	stats_ckpt.stop = 0;
+	if (pthread_create(&stats_ckpt.thread, NULL, stats_ckpt_main,
+	    NULL) == 0)
+		stats_ckpt.running = 1;
+	else
+		log_warn("stats: no checkpoint thread; the WAL will grow");
+}
+
+static void
+stats_ckpt_stop(void)
+{
+	if (!stats_ckpt.running)
+		return;
+	pthread_mutex_lock(&stats_ckpt.mu);
+	stats_ckpt.stop = 1;
+	pthread_cond_signal(&stats_ckpt.cv);
+	pthread_mutex_unlock(&stats_ckpt.mu);
+	pthread_join(stats_ckpt.thread, NULL);
+	stats_ckpt.running = 0;
 }
 
 /* stats_flush_cb - the persistent 1-second timer. */
@@ -324,6 +399,7 @@ stats_open(struct event_base *base, const char *path)
 			return -1;
 		}
 	}
+	stats_ckpt_start(path);
 	log_debug("stats: %s open", path);
 	return 0;
 }
@@ -565,6 +641,7 @@ stats_close(void)
 		event_free(stats.timer);
 		stats.timer = NULL;
 	}
+	stats_ckpt_stop();
 	if (stats.db != NULL) {
 		sqlite3_busy_timeout(stats.db, STATS_CLOSE_BUSY_MS);
 		for (try = 0; try < STATS_CLOSE_TRIES; try++)

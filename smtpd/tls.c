@@ -4,6 +4,7 @@
  *
  *	tls_ctx_new - load certificate and key; errors go to errs (NULL: none)
  *	tls_ctx_free - free a context (NULL is fine)
+ *	tls_ssl_new - a server connection object for one session
  *	tls_wrap - put a TLS server filter over a plain bufferevent
  *	tls_describe - "TLSv1.3 TLS_AES_256_GCM_SHA384" for logs
  */
@@ -75,17 +76,23 @@ tls_ctx_free(SSL_CTX *ctx)
 		SSL_CTX_free(ctx);
 }
 
+/* tls_ssl_new - the connection object, made before the 220 is sent so that
+ * a failure can still be answered with 454 (RFC 3207 §4). */
+SSL *
+tls_ssl_new(SSL_CTX *ctx)
+{
+	return SSL_new(ctx);
+}
+
 /* tls_wrap - the plain bufferevent still holds our 220 reply in its output
  * and writes it in the clear before the handshake bytes the filter adds;
- * the filter owns (and frees) the plain one from now on. */
+ * the filter owns (and frees) the plain one and ssl from now on. On
+ * failure ssl is freed and the plain bufferevent is untouched. */
 struct bufferevent *
-tls_wrap(struct event_base *base, struct bufferevent *plain, SSL_CTX *ctx)
+tls_wrap(struct event_base *base, struct bufferevent *plain, SSL *ssl)
 {
 	struct bufferevent *bev;
-	SSL *ssl;
 
-	if ((ssl = SSL_new(ctx)) == NULL)
-		return NULL;
 	bev = bufferevent_openssl_filter_new(base, plain, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE |
 	    BEV_OPT_DEFER_CALLBACKS);

@@ -12,8 +12,10 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 SSL_CTX	*tls_ctx_new(const struct conf *, FILE *);
 void	 tls_ctx_free(SSL_CTX *);
+typedef struct ssl_st SSL;
+SSL	*tls_ssl_new(SSL_CTX *);
 struct bufferevent *tls_wrap(struct event_base *, struct bufferevent *,
-	    SSL_CTX *);
+	    SSL *);
 const char *tls_describe(struct bufferevent *, char *, size_t);
 
 #endif

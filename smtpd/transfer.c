@@ -190,6 +190,9 @@ transfer_end(struct session *s)
 			    session_reply(s, "%s", reply);
 		session_tx_free(s);
 		session_set_state(s, SESSION_ST_HELO);
+		/* Back to commands: the command timeout replaces the DATA
+		 * deadline, and a SIGTERM that came during DATA answers 421. */
+		session_resume(s);
 		return;
 	}
 	session_park(s, SESSION_WAIT_COMMIT);
@@ -206,6 +209,11 @@ transfer_done_cb(void *arg, int err)
 	char from[LOG_PRINTABLE_SIZE], to[LOG_PRINTABLE_SIZE];
 
 	tx->msg = NULL;		/* the maildir module frees it */
+	if (s->hangup) {
+		/* 421 already sent (timeout): the client will retry. */
+		session_tx_free(s);
+		return;
+	}
 	if (err != 0)
 		transfer_fail(s, err);
 	else {

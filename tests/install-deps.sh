@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential autoconf automake pkg-config libevent-dev libssl-dev
 libudns-dev libsqlite3-dev sqlite3 check python3 python3-pytest swaks
 dnsmasq-base iproute2 util-linux groff-base openssl
-dpkg-dev debhelper rsync systemd python3-seccomp fail2ban"
+dpkg-dev debhelper rsync systemd python3-seccomp fail2ban postfix"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
@@ -14,6 +14,10 @@ for p in $PKGS; do
 done
 if [ -n "$missing" ]; then
 	apt-get update -qq
+	# Postfix is a CBV peer in the tests, run from a private config
+	# directory: the package must not configure a system MTA.
+	echo "postfix postfix/main_mailer_type select No configuration" |
+		debconf-set-selections
 	# fail2ban is here for fail2ban-regex only: keep its service (and any
 	# other) from starting while we install.
 	blocker=

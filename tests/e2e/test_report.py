@@ -269,9 +269,6 @@ def test_strictmxctl_cbv_transcript(mx, dns, smx, strictmxctl_path):
     assert p.returncode == 2
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ctl_cbv.c leaves the loop at "
-                   "the verdict, so the QUIT its transcript shows is never "
-                   "sent (cbv_pending() is not waited for)")
 def test_strictmxctl_cbv_says_quit(mx, dns, smx, strictmxctl_path):
     dns(zone({"acc.example": "127.0.0.10"}))
     a = smx("127.0.0.10", host="mx.acc.example")

@@ -66,6 +66,17 @@ libs() {
 	esac
 }
 
+# longest input: past each parser's own bounds (DATA_LINE_MAX 65536 with
+# the run expansion of fuzz_data, CONF_LINE_MAX 4096, CBV_REPLY_MAX 4096)
+maxlen() {
+	case $1 in
+	data) echo 8192 ;;
+	conf) echo 16384 ;;
+	cbv_reply) echo 12288 ;;
+	*) echo 4096 ;;
+	esac
+}
+
 dict() {
 	case $1 in
 	conf) echo "-dict=$here/fuzz_conf.dict" ;;
@@ -126,6 +137,7 @@ for name in "$@"; do
 	fi
 	# shellcheck disable=SC2046,SC2086
 	if (cd "$OUT/$name" && "$bin" $FUZZ_ARGS $(dict "$name") \
+	    -max_len="$(maxlen "$name")" \
 	    -max_total_time="$TIME" $par \
 	    -artifact_prefix="$OUT/$name/" "$corpus" \
 	    >"$OUT/$name/fuzz.log" 2>&1); then
