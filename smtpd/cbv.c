@@ -140,21 +140,6 @@ cbv_tracing(void)
 	return cbv.trace != NULL;
 }
 
-/* cbv_copy - bounded string copy (dstlen > 0); non-zero when src was
- * cut to fit. */
-static int
-cbv_copy(char *dst, size_t dstlen, const char *src)
-{
-	size_t n = strlen(src);
-	int cut = n >= dstlen;
-
-	if (cut)
-		n = dstlen - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	return cut;
-}
-
 /* cbv_conf_take - the keys we use, copied: the conf may be freed on
  * SIGHUP while probes submitted under it are still running. */
 static void
@@ -172,7 +157,8 @@ cbv_conf_take(const struct conf *c)
 	cbv.noop = c->cbv_noop;
 	s = c->hostname != NULL && *c->hostname != '\0' ? c->hostname :
 	    "localhost";
-	if (cbv_copy(cbv.helo, sizeof(cbv.helo), s))
+	if (strlcpy_compat(cbv.helo, s, sizeof(cbv.helo)) >=
+	    sizeof(cbv.helo))
 		log_warn("cbv: hostname too long for EHLO, cut");
 	/* "" and "<>" both mean the null sender. */
 	s = c->cbv_probe_sender != NULL ? c->cbv_probe_sender : "";
@@ -311,8 +297,8 @@ cbv_kick_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
 	struct cbv_probe *p = arg;
 
 	if (p->bad) {
-		cbv_copy(p->result.reply, sizeof(p->result.reply),
-		    "address unfit for RCPT TO");
+		strlcpy_compat(p->result.reply,
+		    "address unfit for RCPT TO", sizeof(p->result.reply));
 		cbv_done(p, CBV_TEMPFAIL, CBV_ST_CONNECT, 0);
 		return;
 	}
@@ -326,8 +312,8 @@ cbv_deadline_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
 	struct cbv_probe *p = arg;
 
 	if (p->where == CBV_W_QUEUED) {
-		cbv_copy(p->result.reply, sizeof(p->result.reply),
-		    "timeout in queue");
+		strlcpy_compat(p->result.reply,
+		    "timeout in queue", sizeof(p->result.reply));
 		cbv_trace("%s", p->result.reply);
 		cbv_done(p, CBV_TEMPFAIL, CBV_ST_CONNECT, 0);
 		return;
@@ -411,7 +397,7 @@ cbv_probe_new(const char *address, const struct resolver_mx *mx, size_t n)
 	TAILQ_INIT(&p->waiters);
 	/* The address goes into RCPT TO:<...> (RFC 5321 §4.5.3.1.3: 256
 	 * octets with the brackets); no control octet may smuggle a line. */
-	cbv_copy(p->address, sizeof(p->address), address);
+	strlcpy_compat(p->address, address, sizeof(p->address));
 	if (len > SMTP_PATH_MAX - 2)
 		p->bad = 1;
 	/* A bad probe is never shared, so its copy may be defanged for
@@ -421,8 +407,8 @@ cbv_probe_new(const char *address, const struct resolver_mx *mx, size_t n)
 		    p->address[i] == 0x7f)
 			p->bad = 1, p->address[i] = '?';
 	p->local_len = cbv_split(p->address, &p->domain);
-	cbv_copy(p->helo, sizeof(p->helo), cbv.helo);
-	cbv_copy(p->sender, sizeof(p->sender), cbv.sender);
+	strlcpy_compat(p->helo, cbv.helo, sizeof(p->helo));
+	strlcpy_compat(p->sender, cbv.sender, sizeof(p->sender));
 	p->connect_timeout = cbv.connect_timeout;
 	p->noop = cbv.noop;
 	p->port = cbv.port;

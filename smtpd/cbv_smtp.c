@@ -63,21 +63,6 @@ static size_t cbv_nclosers;
 static void cbv_host(struct cbv_probe *);
 static void cbv_event_cb(struct bufferevent *, short, void *);
 
-/* cbv_copy - bounded string copy (dstlen > 0); non-zero when src was
- * cut to fit. */
-static int
-cbv_copy(char *dst, size_t dstlen, const char *src)
-{
-	size_t n = strlen(src);
-	int cut = n >= dstlen;
-
-	if (cut)
-		n = dstlen - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	return cut;
-}
-
 /* cbv_printable - append n remote octets to dst (size dstlen, holding *o
  * octets), each non-printable one as '?', cutting at the end of dst. */
 static void
@@ -316,11 +301,12 @@ cbv_noconnect(struct cbv_probe *p)
 		return;
 	}
 	if (p->nmx > 0)
-		cbv_copy(p->result.mx_host, sizeof(p->result.mx_host),
-		    p->mx[p->imx < p->nmx ? p->imx : p->nmx - 1].name);
+		strlcpy_compat(p->result.mx_host,
+		    p->mx[p->imx < p->nmx ? p->imx : p->nmx - 1].name,
+		    sizeof(p->result.mx_host));
 	/* Cut where a remote reply would be (cbv.h). */
-	cbv_copy(p->result.reply, CBV_REPLY_TEXT_MAX + 1,
-	    p->lasterr[0] != '\0' ? p->lasterr : "no MX host to try");
+	strlcpy_compat(p->result.reply, p->lasterr[0] != '\0' ? p->lasterr :
+	    "no MX host to try", CBV_REPLY_TEXT_MAX + 1);
 	cbv_done(p, CBV_NOCONNECT, CBV_ST_CONNECT, 0);
 }
 
@@ -362,8 +348,8 @@ cbv_send(struct cbv_probe *p, enum cbv_stage st, const char *fmt, ...)
 	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(line) - 2) {
-		cbv_copy(p->result.reply, sizeof(p->result.reply),
-		    "command line too long");
+		strlcpy_compat(p->result.reply,
+		    "command line too long", sizeof(p->result.reply));
 		cbv_done(p, CBV_TEMPFAIL, st, 1);
 		return CBV_GO_GONE;
 	}
@@ -383,8 +369,8 @@ cbv_mail_utf8(struct cbv_probe *p, const struct cbv_reply *r)
 	if (!p->helo_sent && r->smtputf8)
 		return cbv_send(p, CBV_ST_MAIL, "MAIL FROM:<%s> SMTPUTF8",
 		    p->sender);
-	cbv_copy(p->result.reply, sizeof(p->result.reply),
-	    "no SMTPUTF8 offered for a non-ASCII address");
+	strlcpy_compat(p->result.reply, "no SMTPUTF8 offered for a non-ASCII "
+	    "address", sizeof(p->result.reply));
 	cbv_done(p, CBV_TEMPFAIL, CBV_ST_HELO, 1);
 	return CBV_GO_GONE;
 }
@@ -397,7 +383,7 @@ cbv_step(struct cbv_probe *p, const struct cbv_reply *r)
 {
 	int cls = r->code / 100;
 
-	cbv_copy(p->result.reply, sizeof(p->result.reply), r->text);
+	strlcpy_compat(p->result.reply, r->text, sizeof(p->result.reply));
 	switch (p->stage) {
 	case CBV_ST_GREETING:
 		if (cls == 5)
@@ -516,7 +502,7 @@ cbv_connect(struct cbv_probe *p)
 			sl = sizeof(*s4);
 		}
 		if (inet_ntop(ss->ss_family, a, ip, sizeof(ip)) == NULL)
-			cbv_copy(ip, sizeof(ip), "?");
+			strlcpy_compat(ip, "?", sizeof(ip));
 		snprintf(p->peer, sizeof(p->peer), "[%s]:%u", ip, p->port);
 		cbv_trace("connect %s %s", p->mx[p->imx].name, p->peer);
 		p->bev = bufferevent_socket_new(p->base, -1,
@@ -554,8 +540,8 @@ cbv_event_cb(struct bufferevent *bev __unused, short what, void *arg)
 		evtimer_del(p->ctimer);
 		if (what & BEV_EVENT_CONNECTED) {
 			cbv_trace("connected");
-			cbv_copy(p->result.mx_host, sizeof(p->result.mx_host),
-			    p->mx[p->imx].name);
+			strlcpy_compat(p->result.mx_host,
+			    p->mx[p->imx].name, sizeof(p->result.mx_host));
 			p->result.reply[0] = '\0';
 			p->result.rfc3821 = 0;
 			p->stage = CBV_ST_GREETING;
@@ -721,10 +707,10 @@ cbv_smtp_timeout(struct cbv_probe *p)
 			return;
 		}
 		if (p->imx < p->nmx)
-			cbv_copy(p->result.mx_host, sizeof(p->result.mx_host),
-			    p->mx[p->imx].name);
-		cbv_copy(p->result.reply, sizeof(p->result.reply),
-		    "timeout while connecting");
+			strlcpy_compat(p->result.mx_host,
+			    p->mx[p->imx].name, sizeof(p->result.mx_host));
+		strlcpy_compat(p->result.reply,
+		    "timeout while connecting", sizeof(p->result.reply));
 		cbv_done(p, CBV_NOCONNECT, CBV_ST_CONNECT, 0);
 		return;
 	}

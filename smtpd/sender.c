@@ -76,20 +76,6 @@ struct sender_check {
 static struct sender_dmp sender_dmp_current;
 static struct event *sender_purge_ev;
 
-/* sender_copy - strlcpy: bounded, always terminated, may truncate. */
-static void
-sender_copy(char *dst, size_t len, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (len == 0)
-		return;
-	if (n >= len)
-		n = len - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* sender_mono, sender_wall - durations, and row and cache times. */
 static double
 sender_mono(void)
@@ -332,7 +318,7 @@ sender_from_cache(const struct sender_ctx *x, const struct cbv_cache_entry *e,
 	memset(&r, 0, sizeof(r));
 	r.stage = (enum cbv_stage)st;
 	snprintf(r.mx_host, sizeof(r.mx_host), "%s", e->mx_host);
-	sender_copy(r.reply, sizeof(r.reply), e->reply);
+	strlcpy_compat(r.reply, e->reply, sizeof(r.reply));
 	r.rfc3821 = e->rfc3821;
 	if (strcmp(e->outcome, "pass") == 0 || r.stage == CBV_ST_DONE)
 		r.outcome = CBV_PASS;
@@ -545,18 +531,6 @@ sender_mx_cb(const struct resolver_result *r, void *arg)
 		sender_addr_done(chk);
 }
 
-/* sender_is_local - is domain one of ours (case-insensitive)? */
-static int
-sender_is_local(const struct conf *conf, const char *domain)
-{
-	size_t i;
-
-	for (i = 0; i < conf->ndomains; i++)
-		if (strcasecmp(conf->domains[i], domain) == 0)
-			return 1;
-	return 0;
-}
-
 /* sender_client_text - the client address as text, for replies. */
 static const char *
 sender_client_text(const struct sockaddr *sa, char *buf, size_t len)
@@ -601,7 +575,7 @@ sender_decide_now(const struct sender_ctx *x, const struct sockaddr *client,
 	struct cbv_cache_entry ce;
 	char ip[INET6_ADDRSTRLEN];
 
-	if (sender_is_local(conf, a->domain)) {
+	if (conf_is_local_domain(conf, a->domain)) {
 		if (cidr_list_match(&conf->local_sender_networks, client))
 			sender_verdict_accept(v, "local", "pass",
 			    "local domain from local_sender_networks");

@@ -53,20 +53,6 @@ static const char *const sender_verdict_dns_texts[SENDER_DNS_LAST] = {
 	    "cannot resolve domain (DNS temporary failure)",
 };
 
-/* sender_verdict_copy - strlcpy: bounded, always terminated, may cut. */
-static void
-sender_verdict_copy(char *dst, size_t len, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (len == 0)
-		return;
-	if (n >= len)
-		n = len - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* sender_verdict_clean - remote text made safe for our reply line:
  * anything but printable ASCII becomes '?' (cbv.c sanitised it already;
  * this is cheap insurance against CR/LF in a reply). */
@@ -86,9 +72,9 @@ sender_verdict_accept(struct sender_verdict *v, const char *by,
     const char *outcome, const char *reason)
 {
 	memset(v, 0, sizeof(*v));
-	sender_verdict_copy(v->decided_by, sizeof(v->decided_by), by);
-	sender_verdict_copy(v->outcome, sizeof(v->outcome), outcome);
-	sender_verdict_copy(v->reason, sizeof(v->reason), reason);
+	strlcpy_compat(v->decided_by, by, sizeof(v->decided_by));
+	strlcpy_compat(v->outcome, outcome, sizeof(v->outcome));
+	strlcpy_compat(v->reason, reason, sizeof(v->reason));
 }
 
 /*
@@ -117,7 +103,7 @@ sender_verdict_refuse(const struct conf *conf, struct sender_verdict *v,
 	snprintf(v->decided_by, sizeof(v->decided_by), "%s", by);
 	snprintf(v->outcome, sizeof(v->outcome), "%s",
 	    code >= 500 ? "fail" : "tempfail");
-	sender_verdict_copy(v->reason, sizeof(v->reason), text);
+	strlcpy_compat(v->reason, text, sizeof(v->reason));
 	v->code = code;
 	v->enforced = conf->sender_policy == POLICY_ENFORCE;
 }

@@ -139,18 +139,6 @@ table_insert(struct table *t, char *key, char *maildir, unsigned long line)
 	}
 }
 
-/* table_is_local - is domain (lower case) one of conf->domains */
-static int
-table_is_local(const struct conf *conf, const char *domain)
-{
-	size_t i;
-
-	for (i = 0; i < conf->ndomains; i++)
-		if (strcasecmp(conf->domains[i], domain) == 0)
-			return 1;
-	return 0;
-}
-
 /*
  * table_parse_address - turn ADDRESS into its key ("local@domain" or
  * "@domain", lower case) in key[TABLE_KEY_MAX + 1]. The local part goes
@@ -277,7 +265,7 @@ table_parse_line(struct table *t, const struct conf *conf, char *line,
 		return table_error(errs, file, lineno,
 		    "invalid address \"%s\": %s", pr, why);
 	/* strrchr: a quoted local part may itself hold an "@". */
-	if (!table_is_local(conf, strrchr(key, '@') + 1))
+	if (!conf_is_local_domain(conf, strrchr(key, '@') + 1))
 		return table_error(errs, file, lineno,
 		    "domain of \"%s\" is not one of domains", pr);
 	if (nf < 2)
