@@ -1,7 +1,7 @@
 /* maildir.c - durable delivery (DESIGN §4): the loop writes the message once into
- * tmp/; one worker thread fsyncs it, links it into every new/, and fsyncs the dirs.
+ * tmp/; a worker thread fsyncs it, links it into every new/, fsyncs the dirs.
  *
- *	maildir_worker_start - start the worker; its completions wake the loop
+ *	maildir_worker_start - start the workers; completions wake the loop
  *	maildir_worker_stop - finish queued jobs, join, run the last callbacks
  *	maildir_open - create missing maildirs, open a unique file in tmp/
  *	maildir_write - append message text (buffered); 0, or -1 with errno
@@ -19,7 +19,11 @@
  * message must not be lost, so 250 waits for the commit point).
  *
  * Threads: open, write, commit, detach, abort and the callbacks run on the
- * event loop thread. The worker only touches a message between taking it
+ * event loop thread. MAILDIR_WORKERS workers take jobs from one queue, so
+ * the fsyncs of different messages overlap (as Postfix runs deliveries in
+ * parallel): one worker would cap throughput at 1 / ((2 + recipients) x
+ * fsync latency), which tests/bench/ showed on a busy disk. Callbacks come
+ * in completion order. A worker only touches a message between taking it
  * from the job queue and putting it on the done queue, both under the
  * mutex, so no field is shared without it. fsync() is the one blocking call
  * strictmx allows, and it runs only here (STYLE 6). The worker blocks every
@@ -48,6 +52,7 @@
 #include "maildir.h"
 
 #define MAILDIR_BUFSIZE	(64 * 1024)	/* write batching on the loop side */
+#define MAILDIR_WORKERS	8		/* fsyncs in flight at once */
 #define MAILDIR_ID_MAX	80		/* "SECONDS.M<usec>P<pid>Q<seq>" */
 #define MAILDIR_SIZE_MAX 24		/* ",S=" and up to 20 digits */
 
@@ -76,7 +81,8 @@ struct maildir_msg {
 static struct {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
-	pthread_t	 thread;
+	pthread_t	 thread[MAILDIR_WORKERS];
+	int		 nthreads;
 	int		 running;	/* loop thread only */
 	int		 stopping;
 	struct maildir_msg *jobs, **jobs_tail;
@@ -646,13 +652,21 @@ maildir_worker_start(struct event_base *base)
 		e = ENOMEM;
 		goto fail;
 	}
-	/* The thread inherits the mask: signals stay with the loop. */
+	/* The threads inherit the mask: signals stay with the loop. Fewer
+	 * workers than asked for still deliver, only slower. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	e = pthread_create(&maildir_w.thread, NULL, maildir_worker_main, NULL);
+	for (maildir_w.nthreads = 0; maildir_w.nthreads < MAILDIR_WORKERS;
+	    maildir_w.nthreads++)
+		if ((e = pthread_create(&maildir_w.thread[maildir_w.nthreads],
+		    NULL, maildir_worker_main, NULL)) != 0)
+			break;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e != 0)
+	if (maildir_w.nthreads == 0)
 		goto fail;
+	if (maildir_w.nthreads < MAILDIR_WORKERS)
+		log_warn("maildir: %d of %d workers: %s", maildir_w.nthreads,
+		    MAILDIR_WORKERS, strerror(e));
 	maildir_w.running = 1;
 	return 0;
 
@@ -681,7 +695,8 @@ maildir_worker_stop(void)
 	maildir_w.stopping = 1;
 	pthread_cond_broadcast(&maildir_w.cond);
 	pthread_mutex_unlock(&maildir_w.lock);
-	pthread_join(maildir_w.thread, NULL);
+	while (maildir_w.nthreads > 0)
+		pthread_join(maildir_w.thread[--maildir_w.nthreads], NULL);
 	maildir_w.running = 0;
 	event_free(maildir_w.ev);
 	maildir_w.ev = NULL;

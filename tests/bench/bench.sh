@@ -1,0 +1,333 @@
+#!/bin/bash
+# bench.sh - throughput and memory of strictmxd against Postfix 3.7, side by
+# side in one run, on loopback inside a private network namespace.
+#
+# usage (as root, from the top of a build tree):
+#   tests/bench/bench.sh
+#   STRICTMXD     the daemon (default ./smtpd/strictmxd, relative to the cwd)
+#   BENCH_TMPDIR  where the maildirs, queues and databases go (default
+#                 /var/tmp); it should be a disk, not tmpfs: fsync is part
+#                 of what is measured
+#   BENCH_REPS    repetitions of each load and server (default 3)
+#   BENCH_SESSIONS, BENCH_SIZE     smtp-source -s and -l (default 20, 4096)
+#   BENCH_MSGS1   messages of the one-recipient load (default 2000)
+#   BENCH_MSGS5   messages of the five-recipient load (default 1000)
+#
+# Both servers receive by SMTP with the same client (Postfix's smtp-source)
+# and deliver into maildirs on the same filesystem; each trial is timed
+# until the last file is in a maildir new/ directory (see trial.py for why).
+# Trials alternate between the servers. The table ends with the ratios
+# strictmx/postfix. Exit 0 when the run completed (a failed trial is shown
+# as ok=0 and left out of the medians), 1 when setup failed.
+#
+# Everything is bounded: a watchdog of 280 s around the whole run, a
+# timeout on every wait, and a PID namespace whose end kills anything left.
+# Only loopback exists in the namespace; DNS (the PTR and A lookups both
+# servers make for each client) is a dnsmasq on 127.0.0.1:53.
+
+# shellcheck disable=SC2317 # cleanup and wait_gone run from the EXIT trap
+set -u
+
+abspath() { realpath -s -m -- "$1"; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ "${STRICTMX_BENCH_NS:-}" != 1 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "bench.sh: run as root (it starts Postfix and a DNS server)" >&2
+		exit 1
+	fi
+	STRICTMXD=$(abspath "${STRICTMXD:-./smtpd/strictmxd}")
+	STRICTMX_BENCH_NS=1
+	export STRICTMXD STRICTMX_BENCH_NS
+	# unshare ignores TERM while it waits for its child; after the grace
+	# of -k it is killed, --kill-child kills the bash inside, and the end
+	# of the PID namespace kills whatever that bash started.
+	exec timeout -k 10 280 unshare -n -m -p -f --mount-proc --kill-child \
+		-- bash "$here/bench.sh" "$@"
+fi
+
+REPS=${BENCH_REPS:-3}
+SESSIONS=${BENCH_SESSIONS:-20}
+SIZE=${BENCH_SIZE:-4096}
+MSGS1=${BENCH_MSGS1:-2000}
+MSGS5=${BENCH_MSGS5:-1000}
+TRIAL_TIMEOUT=60
+PYTHON=${PYTHON:-python3}
+
+SMX_PORT=2525
+PF_PORT=2526
+USERS="user 2user 3user 4user 5user 6user 7user 8user 9user 10user"
+
+D=
+SMX_PID=
+DNS_PID=
+PF_MASTER=
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
+
+cleanup() {
+	trap - EXIT INT TERM
+	if [ -n "$SMX_PID" ]; then
+		kill "$SMX_PID" 2>/dev/null
+		wait_gone "$SMX_PID" 10 || kill -9 "$SMX_PID" 2>/dev/null
+	fi
+	if [ -n "$D" ] && [ -f "$D/pf/etc/main.cf" ]; then
+		timeout 20 postfix -c "$D/pf/etc" stop >/dev/null 2>&1
+		if [ -n "$PF_MASTER" ]; then
+			wait_gone "$PF_MASTER" 10 ||
+				kill -9 "$PF_MASTER" 2>/dev/null
+		fi
+	fi
+	if [ -n "$DNS_PID" ]; then
+		kill "$DNS_PID" 2>/dev/null
+		wait_gone "$DNS_PID" 5 || kill -9 "$DNS_PID" 2>/dev/null
+	fi
+	if [ -n "$D" ] && [ -z "${BENCH_KEEP:-}" ]; then
+		umount /etc/resolv.conf /etc/nsswitch.conf 2>/dev/null
+		rm -rf "$D"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# wait_gone PID SECONDS - true once PID has exited (or is a zombie)
+wait_gone() {
+	local i=0
+	while [ "$i" -lt $(($2 * 10)) ]; do
+		[ -e "/proc/$1" ] || return 0
+		case $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) in
+		Z | "") return 0 ;;
+		esac
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# wait_listen PORT SECONDS - true once something listens on 127.0.0.1:PORT
+wait_listen() {
+	local i=0
+	while [ "$i" -lt $(($2 * 10)) ]; do
+		ss -Hltn "sport = :$1" | grep -q . && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# clear_maildirs ROOT - empty new/, cur/ and tmp/ of every maildir below ROOT
+clear_maildirs() {
+	find "$1" -mindepth 3 -maxdepth 3 -type f \
+		\( -path '*/new/*' -o -path '*/cur/*' -o -path '*/tmp/*' \) \
+		-delete
+}
+
+[ -x "$STRICTMXD" ] || die "no daemon at $STRICTMXD (set STRICTMXD)"
+for t in smtp-source postfix postconf postmap dnsmasq ss "$PYTHON"; do
+	command -v "$t" >/dev/null 2>&1 || die "$t is not installed"
+done
+
+ip link set lo up || die "cannot bring up lo"
+
+D=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/strictmx-bench.XXXXXX") ||
+	die "mktemp failed"
+chmod 755 "$D"	# Postfix's daemons and strictmxd run unprivileged
+FSTYPE=$(df --output=fstype "$D" | tail -1)
+RESULTS="$D/results"
+
+say "== strictmx benchmark against Postfix"
+say "date:       $(date -u '+%Y-%m-%d %H:%M:%SZ')"
+say "host:       $(uname -srm), nproc $(nproc), $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
+say "cpu:        $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+say "tmpdir:     $D (filesystem $FSTYPE, $(df --output=source "$D" | tail -1))"
+say "fsync:      $("$PYTHON" "$here/trial.py" fsync "$D") (before)"
+say "loadavg:    $(cut -d' ' -f1-3 /proc/loadavg) (before; other work on the host skews the numbers)"
+say "strictmxd:  $STRICTMXD"
+say "postfix:    $(postconf -d -h mail_version 2>/dev/null)"
+say "load:       smtp-source -s $SESSIONS -l $SIZE: $MSGS1 messages x 1 recipient, $MSGS5 messages x 5 recipients; $REPS repetitions, servers alternating"
+if [ "$FSTYPE" = tmpfs ] || [ "$FSTYPE" = ramfs ]; then
+	say "WARNING: $D is on $FSTYPE: fsync costs nothing there, and the numbers do not mean what they should"
+fi
+
+# --- DNS: both servers look up the client's PTR name and confirm it -------
+# A private resolv.conf and nsswitch.conf (hosts from DNS only) send
+# Postfix's libc lookups to the same dnsmasq that strictmx's udns asks.
+printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$D/resolv.conf"
+sed 's/^hosts:.*/hosts: dns/' /etc/nsswitch.conf >"$D/nsswitch.conf"
+mount --bind "$D/resolv.conf" /etc/resolv.conf || die "cannot bind resolv.conf"
+mount --bind "$D/nsswitch.conf" /etc/nsswitch.conf || die "cannot bind nsswitch.conf"
+dnsmasq --no-resolv --no-hosts --no-daemon --port=53 \
+	--listen-address=127.0.0.1 --bind-interfaces --user=root --group=root \
+	--pid-file= --local=/example/ --local=/in-addr.arpa/ \
+	--host-record=client.example,127.0.0.1 \
+	>"$D/dnsmasq.log" 2>&1 &
+DNS_PID=$!
+i=0
+until [ "$(timeout 2 getent hosts 127.0.0.1 | awk '{print $2}')" = client.example ]; do
+	i=$((i + 1))
+	[ $i -lt 50 ] || die "dnsmasq does not answer: $(cat "$D/dnsmasq.log")"
+	sleep 0.1
+done
+
+# --- strictmx --------------------------------------------------------------
+mkdir -p "$D/smx/mail" "$D/smx/db"
+chown nobody:nogroup "$D/smx/mail" "$D/smx/db"
+: >"$D/smx/recipients"
+for u in postmaster $USERS; do
+	printf '%s@bench.example %s\n' "$u" "$u" >>"$D/smx/recipients"
+done
+cat >"$D/smx/strictmx.conf" <<EOF
+listen			127.0.0.1:$SMX_PORT
+hostname		mx.bench.example
+domains			bench.example
+recipients		recipients
+maildir_root		$D/smx/mail
+stats_db		$D/smx/db/stats.db
+resolver		127.0.0.1
+user			nobody
+helo_policy		off
+sender_policy		off
+# smtp-source opens a new connection per message: a client may reconnect
+# before the server has seen its last close; Postfix's limit does not
+# apply to mynetworks at all.
+max_clients_per_ip	1000
+EOF
+"$STRICTMXD" -n -f "$D/smx/strictmx.conf" >"$D/smx/check.log" 2>&1 ||
+	die "strictmxd -n: $(cat "$D/smx/check.log")"
+"$STRICTMXD" -d -f "$D/smx/strictmx.conf" </dev/null >"$D/smx/log" 2>&1 &
+SMX_PID=$!
+wait_listen $SMX_PORT 10 || die "strictmxd does not listen: $(tail -5 "$D/smx/log")"
+
+# --- Postfix ---------------------------------------------------------------
+mkdir -p "$D/pf/etc" "$D/pf/queue" "$D/pf/data" "$D/pf/mail"
+chown postfix "$D/pf/data"
+chown nobody:nogroup "$D/pf/mail"
+cp /etc/postfix/master.cf "$D/pf/etc/"
+: >"$D/pf/etc/vmailbox"
+for u in postmaster $USERS; do
+	printf '%s@bench.example %s/\n' "$u" "$u" >>"$D/pf/etc/vmailbox"
+done
+cat >"$D/pf/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $D/pf/queue
+data_directory = $D/pf/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx2.bench.example
+mydomain = bench.example
+myorigin = bench.example
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mydestination =
+relay_domains =
+mynetworks = 127.0.0.0/8
+local_recipient_maps =
+alias_maps =
+alias_database =
+virtual_mailbox_domains = bench.example
+virtual_mailbox_base = $D/pf/mail
+virtual_mailbox_maps = hash:$D/pf/etc/vmailbox
+virtual_minimum_uid = 100
+virtual_uid_maps = static:$(id -u nobody)
+virtual_gid_maps = static:$(getent group nogroup | cut -d: -f3)
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+maillog_file_prefixes = $D
+maillog_file = $D/pf/maillog
+biff = no
+EOF
+postmap -c "$D/pf/etc" "$D/pf/etc/vmailbox" || die "postmap failed"
+# no chroot (it would need copies of /etc files in the queue); SMTP on 2526
+postconf -c "$D/pf/etc" -F '*/*/chroot = n' || die "postconf -F failed"
+postconf -c "$D/pf/etc" -MX smtp/inet || die "postconf -MX failed"
+postconf -c "$D/pf/etc" -M "127.0.0.1:$PF_PORT/inet = 127.0.0.1:$PF_PORT inet n - n - - smtpd" ||
+	die "postconf -M failed"
+timeout 60 postfix -c "$D/pf/etc" start >"$D/pf/start.log" 2>&1 ||
+	die "postfix start: $(cat "$D/pf/start.log") $(tail -5 "$D/pf/maillog" 2>/dev/null)"
+i=0
+until PF_MASTER=$(awk '{print $1; exit}' "$D/pf/queue/pid/master.pid" 2>/dev/null) &&
+	[ -n "$PF_MASTER" ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || die "no Postfix master.pid"
+	sleep 0.1
+done
+wait_listen $PF_PORT 10 || die "Postfix does not listen: $(tail -5 "$D/pf/maillog")"
+
+# --- the loads -------------------------------------------------------------
+# trial SERVER LOAD REP MSGS RCPTS - one measured smtp-source run
+trial() {
+	local server=$1 load=$2 rep=$3 msgs=$4 rcpts=$5 port root mail
+	case $server in
+	strictmx) port=$SMX_PORT root=$SMX_PID mail=$D/smx/mail ;;
+	postfix) port=$PF_PORT root=$PF_MASTER mail=$D/pf/mail ;;
+	esac
+	clear_maildirs "$mail"
+	sync
+	"$PYTHON" "$here/trial.py" run --server "$server" --load "$load" \
+		--rep "$rep" --root "$root" --maildirs "$mail" \
+		--msgs "$msgs" --expect $((msgs * rcpts)) \
+		--timeout $TRIAL_TIMEOUT --out "$RESULTS" -- \
+		timeout $((TRIAL_TIMEOUT + 5)) smtp-source -s "$SESSIONS" \
+		-m "$msgs" -l "$SIZE" -r "$rcpts" -M client.example \
+		-f sender@client.example -t user@bench.example \
+		"127.0.0.1:$port" ||
+		say "   (trial failed; strictmx log: $(tail -2 "$D/smx/log" | tr '\n' ' ') postfix log: $(tail -2 "$D/pf/maillog" | tr '\n' ' '))"
+}
+
+# A warm-up for both, not measured: Postfix spawns its daemons, strictmx
+# creates its maildirs and database, both fill the page cache.
+say
+say "warm-up (not measured)"
+for s in strictmx postfix; do
+	RESULTS="$D/warmup" trial $s warmup 0 200 5 >/dev/null
+done
+grep -q 'ok=0' "$D/warmup" && die "warm-up failed: $(cat "$D/warmup")"
+
+say "trials"
+for load in 1rcpt 5rcpt; do
+	case $load in
+	1rcpt) msgs=$MSGS1 rcpts=1 ;;
+	5rcpt) msgs=$MSGS5 rcpts=5 ;;
+	esac
+	rep=1
+	while [ $rep -le "$REPS" ]; do
+		if [ $((rep % 2)) -eq 1 ]; then
+			order="strictmx postfix"
+		else
+			order="postfix strictmx"
+		fi
+		for s in $order; do
+			trial "$s" "$load" "$rep" "$msgs" "$rcpts"
+		done
+		rep=$((rep + 1))
+	done
+done
+
+say
+say "fsync:      $("$PYTHON" "$here/trial.py" fsync "$D") (after)"
+say "loadavg:    $(cut -d' ' -f1-3 /proc/loadavg) (after)"
+# Both must have found the client's name for every session, or one of them
+# waited for DNS (strictmx holds the greeting up to 2 s for it).
+smx_sessions=$(grep -c ' disconnect client=' "$D/smx/log")
+smx_noptr=$(grep -c ' disconnect client=.* ptr=unknown' "$D/smx/log")
+smx_slowest=$(sed -n 's/.* disconnect client=.* duration=\([0-9.]*\).*/\1/p' "$D/smx/log" | sort -n | tail -1)
+pf_sessions=$(grep -c 'smtpd\[[0-9]*\]: connect from ' "$D/pf/maillog")
+pf_noptr=$(grep -c 'smtpd\[[0-9]*\]: connect from unknown\[' "$D/pf/maillog")
+say "sessions:   strictmx $smx_sessions (client name not found: $smx_noptr; slowest ${smx_slowest:-?} s), postfix $pf_sessions (client name not found: $pf_noptr)"
+say
+"$PYTHON" "$here/trial.py" summary "$RESULTS"
+say
+cat <<'EOF'
+msg/s       messages / time until the last file is in a maildir new/
+smtp msg/s  messages / time until smtp-source ended (Postfix: queued, not yet
+            delivered; strictmx: delivered, it answers 250 after the fsyncs)
+cpu ms/msg  CPU time of the server's processes per message (user + system)
+mem_kB      strictmx: VmHWM of its one process; Postfix: the peak of the
+            sampled sum of Rss over the master and all its children
+pss_kB      the peak sampled sum of Pss (shared pages split among sharers)
+uss_kB      the peak sampled sum of private pages
+retr, ldav  TCP retransmissions during the trial, 1-minute load average
+            at its start
+EOF
+exit 0

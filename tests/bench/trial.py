@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+# trial.py - one measured load for bench.sh: runs smtp-source against one
+# server and times it until the last message is in a maildir, sampling the
+# memory of the server's process tree; and the summary table of a run.
+#
+#   trial.py run --server S --load L --rep N --root PID --maildirs DIR
+#                --msgs N --expect FILES --timeout SEC --out FILE
+#                -- smtp-source ...
+#       appends one result line (key=value ...) to FILE and prints it:
+#       times, the peak memory and the CPU time of the process tree of
+#       PID; exit 0 when every file arrived in time, 1 otherwise.
+#   trial.py fsync DIR
+#       prints the latency of 200 serial 4 KiB write+fsync in DIR: what
+#       one durable delivery step costs on this disk at this moment.
+#   trial.py summary FILE
+#       prints the per-run table, the medians and the ratios
+#       strictmx/postfix; exit 0.
+#
+# Why "until the last message is in a maildir": Postfix answers 250 once the
+# queue file is fsynced and delivers later; strictmx answers 250 only after
+# the maildir file (and the directory) are fsynced. Only the time to the last
+# delivered file measures the same work for both. The SMTP phase (until
+# smtp-source exits) is printed too, for what it is.
+
+import glob
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+POLL_COUNT = 0.02	# seconds between maildir counts
+POLL_MEM = 0.2		# seconds between memory samples
+
+
+def proc_tree(root):
+    """root and all its descendants, from /proc/*/stat."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        # the command name may hold spaces and parentheses: skip past it
+        fields = st[st.rfind(")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(d))
+    out = [root]
+    i = 0
+    while i < len(out):
+        out.extend(children.get(out[i], ()))
+        i += 1
+    return out
+
+
+def tree_cpu(root):
+    """{pid: utime+stime ticks} of the tree, and the root's cutime+cstime
+    (its reaped children: Postfix's master reaps an smtpd that has served
+    max_use clients, and a trial outlives several)."""
+    ticks, reaped = {}, 0
+    for pid in proc_tree(root):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rfind(")") + 2:].split()
+        ticks[pid] = int(fields[11]) + int(fields[12])
+        if pid == root:
+            reaped = int(fields[13]) + int(fields[14])
+    return ticks, reaped
+
+
+def cpu_used(before, after):
+    """CPU seconds the tree spent between two tree_cpu() snapshots: what the
+    live processes added, plus the reaped children minus what those had
+    already spent before."""
+    (t0, r0), (t1, r1) = before, after
+    used = sum(v - t0.get(pid, 0) for pid, v in t1.items())
+    used += (r1 - r0) - sum(v for pid, v in t0.items() if pid not in t1)
+    return used / os.sysconf("SC_CLK_TCK")
+
+
+def tree_memory(root):
+    """(sum of Rss, sum of Pss, sum of Private_* in kB, number of
+    processes) of the tree."""
+    rss = pss = uss = n = 0
+    for pid in proc_tree(root):
+        try:
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+                    elif line.startswith("Private_"):
+                        uss += int(line.split()[1])
+            n += 1
+        except (OSError, ValueError):
+            continue	# exited between the scan and the read
+    return rss, pss, uss, n
+
+
+def vm_hwm(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tcp_counters():
+    """RetransSegs and ListenDrops of this network namespace: on loopback
+    both should stay 0, and a trial with either was slowed by TCP."""
+    got = {}
+    for path in ("/proc/net/snmp", "/proc/net/netstat"):
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for names, values in zip(lines[0::2], lines[1::2]):
+            for k, v in zip(names.split()[1:], values.split()[1:]):
+                got[k] = int(v) if v.lstrip("-").isdigit() else 0
+    return got.get("RetransSegs", 0), got.get("ListenDrops", 0)
+
+
+def count_new(maildirs):
+    n = 0
+    for d in glob.glob(os.path.join(maildirs, "*", "new")):
+        try:
+            n += len(os.listdir(d))
+        except OSError:
+            pass
+    return n
+
+
+def opt(argv, name, default=None):
+    if name in argv:
+        return argv[argv.index(name) + 1]
+    if default is None:
+        sys.exit("trial.py: missing %s" % name)
+    return default
+
+
+def run(argv):
+    sep = argv.index("--")
+    opts, cmd = argv[:sep], argv[sep + 1:]
+    server, load = opt(opts, "--server"), opt(opts, "--load")
+    rep, root = opt(opts, "--rep"), int(opt(opts, "--root"))
+    maildirs, expect = opt(opts, "--maildirs"), int(opt(opts, "--expect"))
+    timeout, out = float(opt(opts, "--timeout")), opt(opts, "--out")
+    msgs = int(opt(opts, "--msgs"))
+
+    peak_rss = peak_pss = peak_uss = peak_n = 0
+    log = open(out + ".smtp-source.log", "ab")
+    tcp0 = tcp_counters()
+    load0 = os.getloadavg()[0]
+    cpu0 = tree_cpu(root)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=log)
+    smtp_end = done_at = None
+    next_mem = t0
+    files = 0
+    while True:
+        now = time.monotonic()
+        if smtp_end is None and proc.poll() is not None:
+            smtp_end = now
+        files = count_new(maildirs)
+        if files >= expect and done_at is None:
+            done_at = now
+        if now >= next_mem:
+            rss, pss, uss, n = tree_memory(root)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            peak_uss, peak_n = max(peak_uss, uss), max(peak_n, n)
+            next_mem = now + POLL_MEM
+        if smtp_end is not None and done_at is not None:
+            break
+        if now - t0 > timeout:
+            break
+        time.sleep(POLL_COUNT)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    rss, pss, uss, n = tree_memory(root)
+    peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+    peak_uss = max(peak_uss, uss)
+    tcp1 = tcp_counters()
+    cpu = cpu_used(cpu0, tree_cpu(root))
+    ok = smtp_end is not None and done_at is not None and \
+        proc.returncode == 0
+    end = max(smtp_end or 0, done_at or 0) if ok else time.monotonic()
+    total = end - t0
+    smtp = (smtp_end or end) - t0
+    line = ("server=%s load=%s rep=%s msgs=%d files=%d/%d ok=%d "
+            "smtp_s=%.3f total_s=%.3f msg_per_s=%.1f rss_kb=%d pss_kb=%d "
+            "uss_kb=%d "
+            "hwm_kb=%d procs=%d cpu_s=%.2f cpu_ms_per_msg=%.3f loadavg=%.2f "
+            "retrans=%d listendrops=%d smtp_source_rc=%s"
+            % (server, load, rep, msgs, files, expect, int(ok), smtp, total,
+               msgs / total if ok else 0.0, peak_rss, peak_pss, peak_uss,
+               vm_hwm(root), peak_n, cpu, 1000 * cpu / msgs, load0,
+               tcp1[0] - tcp0[0], tcp1[1] - tcp0[1],
+               proc.returncode))
+    with open(out, "a") as f:
+        f.write(line + "\n")
+    print(line, flush=True)
+    return 0 if ok else 1
+
+
+def parse(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            kv = dict(w.split("=", 1) for w in line.split())
+            rows.append(kv)
+    return rows
+
+
+def mem_of(r):
+    """The memory figure asked for: strictmx is one process and its VmHWM
+    is its peak; Postfix is many, so the peak of their sampled Rss sum."""
+    return int(r["hwm_kb"] if r["server"] == "strictmx" else r["rss_kb"])
+
+
+def summary(argv):
+    rows = parse(argv[0])
+    loads = []
+    for r in rows:
+        if r["load"] not in loads:
+            loads.append(r["load"])
+    fmt = "%-8s %-5s %3s %5s %7s %7s %7s %7s %7s %6s %6s %5s %5s %4s %2s"
+    print(fmt % ("server", "load", "rep", "msgs", "smtp_s", "total_s",
+                 "msg/s", "cpu_ms", "mem_kB", "pss_kB", "uss_kB", "procs",
+                 "retr", "ldav", "ok"))
+    for r in rows:
+        print(fmt % (r["server"], r["load"], r["rep"], r["msgs"],
+                     r["smtp_s"], r["total_s"], r["msg_per_s"],
+                     r["cpu_ms_per_msg"], mem_of(r), r["pss_kb"],
+                     r["uss_kb"], r["procs"], r["retrans"],
+                     "%.1f" % float(r["loadavg"]), r["ok"]))
+    print()
+    print("medians over the repetitions (memory: the peak); "
+          "ratio = strictmx / postfix")
+    fmt = "%-5s %-8s %9s %10s %10s %8s %8s %8s"
+    print(fmt % ("load", "server", "msg/s", "smtp msg/s", "cpu ms/msg",
+                 "mem_kB", "pss_kB", "uss_kB"))
+    all_ok = all(r["ok"] == "1" for r in rows)
+    for load in loads:
+        got = {}
+        for server in ("strictmx", "postfix"):
+            rs = [r for r in rows if r["load"] == load and
+                  r["server"] == server and r["ok"] == "1"]
+            if not rs:
+                continue
+            got[server] = (
+                statistics.median(float(r["msg_per_s"]) for r in rs),
+                statistics.median(int(r["msgs"]) / float(r["smtp_s"])
+                                  for r in rs),
+                statistics.median(float(r["cpu_ms_per_msg"]) for r in rs),
+                max(mem_of(r) for r in rs),
+                max(int(r["pss_kb"]) for r in rs),
+                max(int(r["uss_kb"]) for r in rs))
+            g = got[server]
+            print(fmt % (load, server, "%.1f" % g[0], "%.1f" % g[1],
+                         "%.3f" % g[2], g[3], g[4], g[5]))
+        if len(got) == 2:
+            s, p = got["strictmx"], got["postfix"]
+            print(fmt % ((load, "ratio") +
+                         tuple("%.3f" % (a / b) if b else "-"
+                               for a, b in zip(s, p))))
+    if not all_ok:
+        print("\nWARNING: some trials did not complete (ok=0); "
+              "they are left out of the medians")
+    return 0
+
+
+def fsync_probe(argv):
+    path = os.path.join(argv[0], "fsync-probe")
+    lat = []
+    for _ in range(200):
+        t = time.monotonic()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, b"x" * 4096)
+        os.fsync(fd)
+        os.close(fd)
+        lat.append((time.monotonic() - t) * 1000)
+    os.unlink(path)
+    lat.sort()
+    print("4 KiB write+fsync: median %.2f ms, p90 %.2f ms, max %.2f ms"
+          % (lat[len(lat) // 2], lat[len(lat) * 9 // 10], lat[-1]))
+    return 0
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "run":
+        return run(sys.argv[2:])
+    if len(sys.argv) == 3 and sys.argv[1] == "fsync":
+        return fsync_probe(sys.argv[2:])
+    if len(sys.argv) == 3 and sys.argv[1] == "summary":
+        return summary(sys.argv[2:])
+    sys.exit("usage: trial.py run OPTIONS -- smtp-source ... | "
+             "trial.py fsync DIR | trial.py summary FILE")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
