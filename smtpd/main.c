@@ -220,6 +220,8 @@ main(int argc, char **argv)
 		event_free(sigs[i]);
 	if (srv.stop_timer != NULL)
 		event_free(srv.stop_timer);
+	if (srv.accept_timer != NULL)
+		event_free(srv.accept_timer);
 	free(srv.listeners);
 	runconf_unref(srv.rc);
 	event_base_free(srv.base);

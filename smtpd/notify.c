@@ -40,7 +40,9 @@ notify_send(const char *state)
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return;
-	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	/* Never wait for the service manager: a full socket loses one
+	 * notification, a blocked loop would lose every client. */
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
 	    (struct sockaddr *)&sun, len) == -1)
 		log_warn("notify %s: %s", state, strerror(errno));
 	close(fd);

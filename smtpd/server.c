@@ -40,6 +40,11 @@
 
 static void server_accept_cb(struct evconnlistener *, evutil_socket_t,
 	    struct sockaddr *, int, void *);
+static void server_accept_error_cb(struct evconnlistener *, void *);
+
+/* After accept() fails for want of descriptors or memory, the listeners
+ * rest this long: retrying at once would spin the loop on the same error. */
+#define SERVER_ACCEPT_PAUSE	1
 
 /* runconf_load - the config and the recipients table are one unit: a
  * reload installs both or neither. Errors go to errs, one per line. */
@@ -136,6 +141,8 @@ server_listen(struct server *srv)
 			log_crit("cannot listen on %s", conf->listen[i].text);
 			return -1;
 		}
+		evconnlistener_set_error_cb(srv->listeners[i],
+		    server_accept_error_cb);
 		srv->nlisteners++;
 		log_info("listening on %s", conf->listen[i].text);
 	}
@@ -209,6 +216,48 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
 	srv->nsessions++;
+}
+
+static void
+server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	size_t i;
+
+	(void)fd, (void)what;
+	srv->accept_paused = 0;
+	if (srv->stopping)
+		return;
+	for (i = 0; i < srv->nlisteners; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
+/* server_accept_error_cb - accept() failed: EMFILE and the like are a
+ * resource shortage, not a reason to stop; pause every listener, say so
+ * once, and try again in SERVER_ACCEPT_PAUSE seconds. Clients wait in the
+ * kernel's backlog meanwhile. */
+static void
+server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tv = { SERVER_ACCEPT_PAUSE, 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+	size_t i;
+
+	(void)l;
+	if (err == EINTR || err == EAGAIN || err == ECONNABORTED ||
+	    srv->accept_paused)
+		return;
+	log_warn("accept: %s; not accepting for %d s (%u sessions open)",
+	    strerror(err), SERVER_ACCEPT_PAUSE, srv->nsessions);
+	srv->accept_paused = 1;
+	for (i = 0; i < srv->nlisteners; i++)
+		evconnlistener_disable(srv->listeners[i]);
+	if (srv->accept_timer == NULL)
+		srv->accept_timer = evtimer_new(srv->base,
+		    server_accept_resume_cb, srv);
+	if (srv->accept_timer != NULL)
+		evtimer_add(srv->accept_timer, &tv);
 }
 
 void

@@ -28,6 +28,8 @@ struct server {
 	unsigned		  nsessions;
 	int			  stopping;
 	struct event		 *stop_timer;
+	int			  accept_paused;	/* out of descriptors */
+	struct event		 *accept_timer;
 	const char		 *conf_path;
 };
 

@@ -43,6 +43,12 @@
  * client cannot make us buffer without bound (RFC 2920 §3.1 lets us). */
 #define SESSION_READ_HIGH	(64 * 1024)
 
+/* A client that sends commands but does not read the replies is not read
+ * from while more than SESSION_WRITE_HIGH of replies wait, until they are
+ * down to SESSION_WRITE_LOW: memory per session stays bounded. */
+#define SESSION_WRITE_HIGH	(64 * 1024)
+#define SESSION_WRITE_LOW	(16 * 1024)
+
 /* The longest the greeting waits for the client's PTR name. */
 #define SESSION_PTR_WAIT	2
 
@@ -89,6 +95,7 @@ session_setup_bev(struct session *s)
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_HIGH);
+	bufferevent_setwatermark(s->bev, EV_WRITE, SESSION_WRITE_LOW, 0);
 	bufferevent_enable(s->bev, EV_WRITE);
 }
 
@@ -398,7 +405,7 @@ session_resume(struct session *s)
 	}
 	if (s->state != SESSION_ST_DATA)
 		session_arm(s, conf->timeout_command);
-	if (!s->client_eof)
+	if (!s->client_eof && !s->throttled)
 		bufferevent_enable(s->bev, EV_READ);
 	bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
 	    BEV_TRIG_DEFER_CALLBACKS);
@@ -413,6 +420,7 @@ session_close(struct session *s, const char *why)
 	if (s->hangup)
 		return;
 	s->hangup = 1;
+	s->linger_until = session_now() + SESSION_LINGER;
 	if (s->rec.ended[0] == '\0')
 		strlcpy_compat(s->rec.ended, why, sizeof(s->rec.ended));
 	bufferevent_disable(s->bev, EV_READ);
@@ -450,6 +458,12 @@ session_process(struct session *s)
 		struct evbuffer_ptr eol;
 		size_t eol_len, len;
 
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
+		    SESSION_WRITE_HIGH) {
+			s->throttled = 1;
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
 		if (s->state == SESSION_ST_DATA) {
 			if (transfer_feed(s, in) == 0)
 				break;
@@ -518,6 +532,31 @@ session_read_cb(struct bufferevent *bev, void *arg)
 	session_process(s);
 }
 
+/* session_tls_unsent - bytes the TLS filter has encrypted but the socket
+ * has not taken yet: the last reply is out only when these are gone too. */
+static size_t
+session_tls_unsent(struct session *s)
+{
+	struct bufferevent *u = s->tls ? bufferevent_get_underlying(s->bev) :
+	    NULL;
+
+	return u != NULL ? evbuffer_get_length(bufferevent_get_output(u)) : 0;
+}
+
+/* session_linger - after the last reply: free now, or look again soon
+ * while TLS still holds bytes (bounded by the SESSION_LINGER timer). */
+static void
+session_linger(struct session *s)
+{
+	struct timeval tv = { 0, 50 * 1000 };
+
+	if (session_tls_unsent(s) == 0 || session_now() > s->linger_until) {
+		session_free(s);
+		return;
+	}
+	evtimer_add(s->timer, &tv);
+}
+
 static void
 session_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -525,8 +564,17 @@ session_write_cb(struct bufferevent *bev, void *arg)
 
 	/* libevent also calls this when the socket merely became writable,
 	 * so check that our last reply has really gone out. */
-	if (s->hangup && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		session_free(s);
+	if (s->hangup && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		session_linger(s);
+		return;
+	}
+	if (s->throttled && !s->hangup) {
+		s->throttled = 0;
+		if (!s->client_eof)
+			bufferevent_enable(s->bev, EV_READ);
+		bufferevent_trigger(s->bev, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	}
 }
 
 static void
@@ -570,7 +618,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd, (void)what;
 	if (s->hangup) {
-		session_free(s);
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+			session_linger(s);
+		else
+			session_free(s);	/* the client does not read */
 		return;
 	}
 	if (s->state == SESSION_ST_GREET) {

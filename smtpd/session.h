@@ -87,6 +87,8 @@ struct session {
 	int			 draining;	/* SIGTERM: finish DATA, then 421 */
 	int			 discard_line;	/* resynchronising after a long line */
 	int			 client_eof;	/* half-closed: answer, then close */
+	int			 throttled;	/* not reading: replies pile up */
+	double			 linger_until;	/* hangup: free by then at most */
 	char			 helo[SMTP_DOMAIN_MAX + 1];
 	char			 ptr[SMTP_DOMAIN_MAX + 1];	/* confirmed */
 	struct helo_verdict	 helo_verdict;	/* kept for helo_reject_at rcpt */
