@@ -47,7 +47,12 @@ else
 	status=1 broken=$((broken + 1))
 fi
 
+echo "== fuzzing the parsers (libFuzzer, 15 s each)"
+sh tests/fuzz/run.sh -t 15 >build-asan/fuzz.log 2>&1 || status=1
+awk '/^ok /{ n++; print "ok " n " - " $2 } /^FAIL /{ n++; print "not ok " n " - " $0 }' \
+	build-asan/fuzz.log | tee build-asan/fuzz.tap
+
 echo "== took $(( $(date +%s) - start )) s"
 python3 tests/summary.py --failed "$broken" --tap build-ci/pkg-run.tap \
-	build-ci build-asan || status=1
+	--tap build-asan/fuzz.tap build-ci build-asan || status=1
 exit $status

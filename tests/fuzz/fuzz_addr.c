@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "addr.h"
 
@@ -94,6 +95,12 @@ fuzz_one(const char *s, int flags, size_t pmax)
 	} else {
 		assert(a.local[0] != '\0' && a.domain[0] != '\0');
 		assert(strchr(a.text, '@') != NULL);
+		/* RFC 5321 §4.5.3.1.1-2 on the octets as sent */
+		assert((size_t)(strrchr(a.text, '@') - a.text) <=
+		    SMTP_LOCAL_MAX);
+		assert(strlen(strrchr(a.text, '@') + 1) <= SMTP_DOMAIN_MAX);
+		assert(strcmp(strrchr(a.text, '@') + 1, a.domain) == 0 ||
+		    strcasecmp(strrchr(a.text, '@') + 1, a.domain) == 0);
 		/* "<local@domain>" never exceeds the 256-octet path limit */
 		assert(strlen(a.text) + 2 <= SMTP_PATH_MAX);
 	}

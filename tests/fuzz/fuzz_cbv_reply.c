@@ -11,7 +11,9 @@
  *     code is 200..599 and equals the first three octets, nlines >= 1,
  *     text is NUL-terminated, starts with the code, is at most
  *     CBV_REPLY_TEXT_MAX octets and printable ASCII; parsing exactly the
- *     consumed octets gives the same reply; every shorter prefix is MORE
+ *     consumed octets gives the same reply; every line of it is at most
+ *     512 octets (RFC 5321 §4.5.3.1.5) and starts with the same code, the
+ *     whole at most CBV_REPLY_MAX; every shorter prefix is MORE
  *     (a reply must not be decided before it has arrived);
  *   - a parse that is not OK leaves code 0 / len 0 for the caller;
  *   - MORE on a buffer of CBV_REPLY_MAX octets or more never happens (the
@@ -43,6 +45,16 @@ fuzz_check_ok(const char *buf, size_t len, const struct cbv_reply *r)
 		assert((unsigned char)r->text[i] >= 0x20 &&
 		    (unsigned char)r->text[i] < 0x7f);
 	assert(r->rfc3821 == 0 || r->rfc3821 == 1);
+	/* RFC 5321 §4.5.3.1.5 per line, CBV_REPLY_MAX in all */
+	assert(r->len <= CBV_REPLY_MAX);
+	for (i = 0; i < r->len; i += n) {
+		const char *lf = memchr(buf + i, '\n', r->len - i);
+
+		assert(lf != NULL);
+		n = (size_t)(lf - (buf + i)) + 1;
+		assert(n <= SMTP_REPLYLINE_MAX);
+		assert(memcmp(buf + i, buf, 3) == 0);
+	}
 }
 
 int
