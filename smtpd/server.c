@@ -305,6 +305,9 @@ server_reload(struct server *srv)
 	    rc->conf->nlisten * sizeof(*rc->conf->listen)) != 0)
 		log_warn("reload: listen addresses changed; a restart is "
 		    "needed for that (privileges are dropped)");
+	/* XXX the resolver servers, the dmp_table and the CBV limits and
+	 * timeouts are process-wide: sessions in progress get them from
+	 * the new config too (the rest of their config stays theirs). */
 	resolver_reconfigure(rc->conf);
 	sender_reconfigure(rc->conf);
 	cbv_reconfigure(rc->conf);
