@@ -97,7 +97,11 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 chmod 755 "$tmp"
-mkdir "$tmp/work"
+mkdir "$tmp/work" "$tmp/bin"
+# The sandboxed daemon runs as nobody, who may not reach the build tree
+# (a checkout under /root, a 0700 temp dir): it gets copies it can read.
+cp "$STRICTMXD" "$here/unit_sandbox.py" "$here/seccomp_exec.py" "$tmp/bin/"
+chmod 755 "$tmp/bin" "$tmp/bin"/*
 set -- "$UNIT"
 if ! /usr/bin/python3 -c 'import seccomp' 2>/dev/null; then
 	echo "unit_check: no python3-seccomp: the sandbox run is without the" \
@@ -105,7 +109,7 @@ if ! /usr/bin/python3 -c 'import seccomp' 2>/dev/null; then
 	set --
 fi
 if ! unshare -n -- sh -c 'ip link set lo up && exec /usr/bin/python3 "$@"' sh \
-    "$here/unit_sandbox.py" "$STRICTMXD" "$tmp/work" nobody "$@"; then
+    "$tmp/bin/unit_sandbox.py" "$tmp/bin/strictmxd" "$tmp/work" nobody "$@"; then
 	cat "$tmp/work/strictmxd.log" 2>/dev/null || true
 	fail "sandbox run"
 fi
