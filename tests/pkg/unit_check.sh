@@ -101,8 +101,9 @@ mkdir "$tmp/work" "$tmp/bin"
 # The sandboxed daemon runs as nobody, who may not reach the build tree
 # (a checkout under /root, a 0700 temp dir): it gets copies it can read.
 cp "$STRICTMXD" "$here/unit_sandbox.py" "$here/seccomp_exec.py" "$tmp/bin/"
+cp "$UNIT" "$tmp/bin/strictmxd.service"
 chmod 755 "$tmp/bin" "$tmp/bin"/*
-set -- "$UNIT"
+set -- "$tmp/bin/strictmxd.service"
 if ! /usr/bin/python3 -c 'import seccomp' 2>/dev/null; then
 	echo "unit_check: no python3-seccomp: the sandbox run is without the" \
 	    "unit's system call filter (apt-get install python3-seccomp)"
