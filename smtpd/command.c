@@ -2,7 +2,6 @@
  * handlers; HELO and sender policy verdicts are applied here, decided elsewhere.
  *
  *	command_dispatch - run one command line (NULL: the line was too long)
- *	command_resume_rcpt - finish a RCPT that waited for the sender verdict
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -588,12 +587,6 @@ cmd_rcpt_finish(struct session *s)
 	s->rec.rcpt_accepted++;
 	session_set_state(s, SESSION_ST_RCPT);
 	session_reply(s, "250 2.1.5 Ok");
-}
-
-void
-command_resume_rcpt(struct session *s)
-{
-	cmd_rcpt_finish(s);
 }
 
 static void

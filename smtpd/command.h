@@ -8,6 +8,5 @@
 struct session;
 
 void	command_dispatch(struct session *, char *, size_t, int);
-void	command_resume_rcpt(struct session *);
 
 #endif

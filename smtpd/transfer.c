@@ -3,7 +3,6 @@
  *
  *	transfer_start - the DATA command: open the file, answer 354
  *	transfer_feed - pass buffered input to the DATA reader; 1 when it ended
- *	transfer_received - format the Return-Path and Received headers
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -52,7 +51,7 @@ transfer_header_text(char *dst, size_t len, const char *src, int comment)
  * delivery adds, then our Received line with the HELO name, the verified
  * PTR name (or "unknown") and the address, and "for" when there is one
  * recipient (more would leak Bcc recipients to each other). */
-size_t
+static size_t
 transfer_received(char *buf, size_t len, const struct session *s,
     const char *id)
 {

@@ -8,7 +8,5 @@ struct evbuffer;
 
 void	transfer_start(struct session *);
 int	transfer_feed(struct session *, struct evbuffer *);
-size_t	transfer_received(char *, size_t, const struct session *,
-	    const char *);
 
 #endif
