@@ -133,7 +133,8 @@ session_starttls(struct session *s)
 }
 
 /* session_new - set up a session for an accepted socket. Allocation here
- * must not exit the daemon: on failure the one client is refused. */
+ * must not exit the daemon: on failure (NULL, the socket still open and
+ * the caller's) the one client is refused. */
 struct session *
 session_new(struct server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen)
@@ -161,16 +162,16 @@ session_new(struct server *srv, int fd, const struct sockaddr *sa,
 	snprintf(s->id, sizeof(s->id), "%08llX%04X",
 	    (unsigned long long)time(NULL) & 0xffffffffULL, ++seq & 0xffff);
 
+	/* On failure the socket stays open: the caller refuses the client
+	 * on it. The bufferevent comes last, since it owns the socket. */
+	if ((s->timer = evtimer_new(srv->base, session_timer_cb, s)) == NULL) {
+		free(s);
+		return NULL;
+	}
 	s->bev = bufferevent_socket_new(srv->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	s->timer = evtimer_new(srv->base, session_timer_cb, s);
-	if (s->bev == NULL || s->timer == NULL) {
-		if (s->bev != NULL)
-			bufferevent_free(s->bev);
-		else
-			close(fd);
-		if (s->timer != NULL)
-			event_free(s->timer);
+	if (s->bev == NULL) {
+		event_free(s->timer);
 		free(s);
 		return NULL;
 	}
