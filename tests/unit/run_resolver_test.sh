@@ -28,21 +28,8 @@ if [ -z "$test_bin" ] || ! [ -x "$test_bin" ]; then
 	exit 1
 fi
 
-if [ "${STRICTMX_IN_NETNS:-}" != 1 ]; then
-	for tool in unshare dnsmasq python3 ip; do
-		if ! command -v "$tool" >/dev/null 2>&1 &&
-		    ! [ -x "/usr/sbin/$tool" ]; then
-			echo "run_resolver_test: $tool not found, skipped" >&2
-			exit 77
-		fi
-	done
-	if [ "$(id -u)" = 0 ]; then
-		userns=""
-	else
-		userns="-r"	# root only inside a user namespace
-	fi
-	STRICTMX_IN_NETNS=1 exec unshare $userns -n sh "$0" "$test_bin"
-fi
+. "$(dirname "$0")/netns.sh"
+netns_enter run_resolver_test "$0" "$test_bin"
 
 PATH=$PATH:/usr/sbin:/sbin
 ip link set lo up

@@ -19,21 +19,8 @@ set -eu
 test_bin=${1:-${TEST_SENDER:-./tests/unit/test_sender}}
 [ -x "$test_bin" ] || test_bin="$(dirname "$0")/test_sender"
 
-if [ "${STRICTMX_IN_NETNS:-}" != 1 ]; then
-	for tool in unshare dnsmasq python3 ip; do
-		if ! command -v "$tool" >/dev/null 2>&1 &&
-		    ! [ -x "/usr/sbin/$tool" ]; then
-			echo "run_sender_test: $tool not found, skipped" >&2
-			exit 77
-		fi
-	done
-	if [ "$(id -u)" = 0 ]; then
-		userns=""
-	else
-		userns="-r"	# root only inside a user namespace
-	fi
-	STRICTMX_IN_NETNS=1 exec unshare $userns -n sh "$0" "$test_bin"
-fi
+. "$(dirname "$0")/netns.sh"
+netns_enter run_sender_test "$0" "$test_bin"
 
 PATH=$PATH:/usr/sbin:/sbin
 ip link set lo up
