@@ -967,10 +967,16 @@ def test_timeout_in_queue(mx, dns, smx):
     dns(zone({GOOD: IP, "far.example": "127.0.0.11"}))
     smx(IP, {"rcpt": "hang"}, host=MXH)
     other = smx("127.0.0.11", host="mx.far.example")
-    m = start_mx(mx, cbv_max_concurrent="1", cbv_timeout="2s")
+    # A's probe holds the only slot past B's whole budget: A starts under
+    # cbv_timeout 8s, B under 2s (a reload in between sets it for new
+    # probes). With equal budgets A's deadline, a moment earlier, would
+    # free the slot just before B's and B would time out connecting.
+    m = start_mx(mx, cbv_max_concurrent="1", cbv_timeout="8s")
     a = open_session(m)
     a.cmd("MAIL FROM:<%s>" % JOE, 250)
     a.line("RCPT TO:<%s>" % RCPT)
+    m.configure(cbv_timeout="2s")
+    m.hup()
     b = open_session(m)
     b.cmd("MAIL FROM:<q@far.example>", 250)
     t0 = time.monotonic()
@@ -978,7 +984,7 @@ def test_timeout_in_queue(mx, dns, smx):
     b.expect(450, rejected("450", "4.1.7", "q@far.example",
                            "unverified: timeout in queue"), timeout=5)
     assert 1.5 < time.monotonic() - t0 < 3.5
-    a.expect(450, timeout=5)
+    a.expect(450, timeout=10)
     finish(a)
     finish(b)
     assert other.sessions == []
