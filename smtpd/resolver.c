@@ -619,24 +619,29 @@ resolver_mx_cb(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *arg)
 	resolver_done(arg, &res);
 }
 
-/* resolver_txt_cb - each TXT record's strings joined, cut to
- * SMTP_DOMAIN_MAX octets; a NUL octet inside becomes '?'. */
+/* resolver_txt_cb - each TXT record's strings joined without separator
+ * (RFC 7208 §3.3) into res->txt; NUL octets are kept, the lengths say
+ * where a record ends. A record that no longer fits ends the list: the
+ * buffer holds more than an EDNS0 answer can carry, so only a broken
+ * answer gets there. */
 static void
 resolver_txt_cb(struct dns_ctx *ctx, struct dns_rr_txt *rr, void *arg)
 {
 	struct resolver_result res;
-	int i, j, len;
+	size_t used = 0, len;
+	int i;
 
 	resolver_result_start(&res, ctx, rr);
 	for (i = 0; rr != NULL && i < rr->dnstxt_nrr &&
 	    res.n < RESOLVER_MAX_RR; i++) {
-		len = rr->dnstxt_txt[i].len;
-		if (len > SMTP_DOMAIN_MAX)
-			len = SMTP_DOMAIN_MAX;
-		for (j = 0; j < len; j++)
-			res.name[res.n][j] = rr->dnstxt_txt[i].txt[j] != '\0' ?
-			    (char)rr->dnstxt_txt[i].txt[j] : '?';
-		res.name[res.n++][len] = '\0';
+		len = (size_t)rr->dnstxt_txt[i].len;
+		if (len + 1 > sizeof(res.txt) - used)
+			break;
+		memcpy(res.txt + used, rr->dnstxt_txt[i].txt, len);
+		res.txt[used + len] = '\0';
+		res.txt_off[res.n] = used;
+		res.txt_len[res.n++] = len;
+		used += len + 1;
 	}
 	free(rr);
 	resolver_result_end(&res);

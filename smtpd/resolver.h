@@ -20,6 +20,13 @@ enum resolver_status {
 };
 
 #define RESOLVER_MAX_RR	32	/* records kept per answer */
+/* EDNS0 (RFC 6891) UDP payload size on every query: 1232 octets, the
+ * DNS Flag Day 2020 value, fits every path MTU without fragments. An
+ * answer that does not fit comes back truncated (TC), and since udns
+ * has no TCP that is a temporary failure, never a partial answer. */
+#define RESOLVER_EDNS0_SIZE	1232
+/* TXT octets kept per answer: more than an EDNS0 answer can carry. */
+#define RESOLVER_TXT_MAX	(RESOLVER_EDNS0_SIZE + RESOLVER_MAX_RR)
 
 struct resolver_mx {
 	unsigned	pref;
@@ -28,12 +35,19 @@ struct resolver_mx {
 
 struct resolver_result {
 	enum resolver_status	 status;
+	int			 truncated;	/* TC set: status TEMPFAIL */
 	size_t			 n;
 	/* Exactly one array is used, by the query type. */
 	struct sockaddr_storage	 addr[RESOLVER_MAX_RR];	/* A, AAAA */
 	char			 name[RESOLVER_MAX_RR][SMTP_DOMAIN_MAX + 1];
-							/* PTR, TXT */
+							/* PTR */
 	struct resolver_mx	 mx[RESOLVER_MAX_RR];	/* MX, by pref */
+	/* TXT: record i is txt_len[i] octets at txt + txt_off[i], its
+	 * character-strings joined without separator (RFC 7208 §3.3),
+	 * followed by a NUL; it may hold NUL octets of its own. */
+	char			 txt[RESOLVER_TXT_MAX];
+	size_t			 txt_off[RESOLVER_MAX_RR];
+	size_t			 txt_len[RESOLVER_MAX_RR];
 };
 
 /* The callback runs on the loop once per query, never after

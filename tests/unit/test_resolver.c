@@ -238,6 +238,9 @@ result_text(const char *type, char *buf, size_t len)
 		else if (strcmp(type, "mx") == 0)
 			snprintf(one, sizeof(one), "%u:%s", last.mx[i].pref,
 			    last.mx[i].pref == 10 ? "*" : last.mx[i].name);
+		else if (strcmp(type, "txt") == 0)
+			snprintf(one, sizeof(one), "%.*s",
+			    (int)last.txt_len[i], last.txt + last.txt_off[i]);
 		else
 			snprintf(one, sizeof(one), "%s", last.name[i]);
 		if (i > 0)
