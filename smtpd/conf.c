@@ -105,6 +105,11 @@ static const struct conf_word conf_w_tempfail[] = {
 static const struct conf_word conf_w_verdict[] = {
 	W("tempfail", VERDICT_TEMPFAIL), W("reject", VERDICT_REJECT),
 	W("accept", VERDICT_ACCEPT), W(NULL, 0) };
+static const struct conf_word conf_w_spf_fail[] = {
+	W("reject", VERDICT_REJECT), W("accept", VERDICT_ACCEPT), W(NULL, 0) };
+static const struct conf_word conf_w_spf_temperror[] = {
+	W("accept", VERDICT_ACCEPT), W("tempfail", VERDICT_TEMPFAIL),
+	W(NULL, 0) };
 #undef W
 
 #define K	1024ULL
@@ -143,6 +148,7 @@ static const struct conf_row conf_table[] = {
 	PATH(stats_db, "/var/lib/strictmx/stats.db", 0,
 	    LOCALSTATEDIR "/lib/strictmx/stats.db"),
 	LIST(resolver, CONF_T_RESOLVER, "system", 0),
+	NUM(resolver_timeout, CONF_T_DURATION, "5s", 1, MIN),
 	NUM(max_message_size, CONF_T_SIZE, "25M", K, 2 * K * K * K),
 	NUM(max_recipients, CONF_T_UNSIGNED, "100", 1, 10000),
 	NUM(max_clients, CONF_T_UNSIGNED, "1000", 1, 100000),
@@ -178,6 +184,12 @@ static const struct conf_row conf_table[] = {
 	NUM(cbv_max_per_domain, CONF_T_UNSIGNED, "5", 1, 1000),
 	PATH(dmp_table, "none", CONF_F_NONE, NULL),
 	LIST(local_sender_networks, CONF_T_CIDRS, "none", CONF_F_NONE),
+	ENUM(spf_policy, "enforce", conf_w_policy),
+	ENUM(spf_on_fail, "reject", conf_w_spf_fail),
+	ENUM(spf_on_temperror, "accept", conf_w_spf_temperror),
+	ENUM(spf_on_permerror, "accept", conf_w_spf_fail),
+	BOOL(cbv_skip_on_spf_pass, "no"),
+	STR(authserv_id, "hostname", 0, conf_value_hostname),
 };
 #define CONF_NKEYS	(sizeof(conf_table) / sizeof(conf_table[0]))
 
@@ -603,6 +615,14 @@ conf_load(const char *file, FILE *errs)
 			conf_system_hostname(&p);
 		else
 			conf_default(&p, r);
+	}
+
+	/* authserv_id follows hostname unless set (RFC 8601 §2.5: it names
+	 * the host or ADMD that did the checks). */
+	if (p.conf->authserv_id != NULL && p.conf->hostname != NULL &&
+	    strcmp(p.conf->authserv_id, "hostname") == 0) {
+		free(p.conf->authserv_id);
+		p.conf->authserv_id = xstrdup(p.conf->hostname);
 	}
 
 	/* STARTTLS needs both halves; say where the lonely one was set. */

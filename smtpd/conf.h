@@ -44,6 +44,7 @@ struct conf {
 	char		*maildir_root;
 	char		*stats_db;
 	char		**resolver;		/* NULL/0: system; as written */
+	unsigned	 resolver_timeout;	/* one lookup, seconds */
 	struct conf_listen *resolver_addr;	/* the same, parsed (port 53
 						 * when none is written) */
 	size_t		 nresolver;		/* entries in both arrays */
@@ -82,6 +83,13 @@ struct conf {
 	unsigned	 cbv_max_per_domain;
 	char		*dmp_table;		/* NULL: none */
 	struct cidr_list local_sender_networks;
+	int		 spf_policy;		/* enum policy_mode */
+	int		 spf_on_fail;		/* enum conf_verdict: reject,
+						 * accept */
+	int		 spf_on_temperror;	/* accept, tempfail */
+	int		 spf_on_permerror;	/* accept, reject */
+	int		 cbv_skip_on_spf_pass;
+	char		*authserv_id;		/* never NULL after loading */
 };
 
 /* One row of the key table, exported for tests/unit/conf_keys (used by the

@@ -1,8 +1,10 @@
 /* resolver.c - asynchronous DNS for strictmx: udns driven by the libevent
  * loop, its UDP socket as one read event and its retry clock as one timer.
  *
- *	resolver_init - open the resolver on an event base (key "resolver")
- *	resolver_reconfigure - new servers for new queries; old ones finish
+ *	resolver_init - open the resolver on an event base (keys "resolver",
+ *		"resolver_timeout")
+ *	resolver_reconfigure - new servers and timeout for new queries; old
+ *		ones finish
  *	resolver_shutdown - free everything; pending queries get no callback
  *	resolver_set_timeout - the hard bound on one lookup (default 5 s)
  *	resolver_a, resolver_aaaa, resolver_ptr, resolver_mx, resolver_txt -
@@ -368,6 +370,8 @@ resolver_init(struct event_base *base, const struct conf *conf)
 	resolver_base = base;
 	if ((resolver_cur = resolver_ctx_new(conf)) == NULL)
 		return -1;
+	if (conf != NULL && conf->resolver_timeout > 0)
+		resolver_set_timeout(conf->resolver_timeout);
 	return 0;
 }
 
@@ -384,6 +388,8 @@ resolver_reconfigure(const struct conf *conf)
 		return -1;
 	resolver_retire(resolver_cur);
 	resolver_cur = rc;
+	if (conf->resolver_timeout > 0)
+		resolver_set_timeout(conf->resolver_timeout);
 	return 0;
 }
 
