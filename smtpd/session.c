@@ -192,6 +192,8 @@ session_new(struct server *srv, int fd, const struct sockaddr *sa,
 	s->state = SESSION_ST_GREET;
 	s->wait = SESSION_WAIT_GREET;
 	s->fcrdns = fcrdns_start((struct sockaddr *)&s->peer, session_ptr_cb, s);
+	s->ptr_status = s->fcrdns != NULL ? SESSION_PTR_PENDING :
+	    FCRDNS_TEMPFAIL;
 	bufferevent_enable(s->bev, EV_READ);
 	if (conf->greet_delay > 0) {
 		session_arm(s, conf->greet_delay);
@@ -222,6 +224,7 @@ session_ptr_cb(enum fcrdns_status status, const char *name, void *arg)
 	struct session *s = arg;
 
 	s->fcrdns = NULL;
+	s->ptr_status = (int)status;
 	if (status == FCRDNS_OK)
 		strlcpy_compat(s->ptr, name, sizeof(s->ptr));
 	if (s->state == SESSION_ST_GREET && s->rc->conf->greet_delay == 0 &&

@@ -12,6 +12,7 @@
 #include "data.h"
 #include "helo.h"
 #include "sender.h"
+#include "spf.h"
 #include "stats.h"
 
 struct bufferevent;
@@ -31,6 +32,9 @@ enum session_state {
 };
 
 #define SESSION_MASK(st)	(1u << (st))
+
+/* ptr_status while the client's PTR lookup is still running. */
+#define SESSION_PTR_PENDING	(-1)
 
 /* What a parked session is waiting for. */
 enum session_wait {
@@ -61,6 +65,8 @@ struct transaction {
 	int			 smtputf8;
 	enum tx_sender		 sender_state;
 	struct sender_verdict	 sender_verdict;
+	int			 spf_done;	/* spf below is filled */
+	struct spf_outcome	 spf;		/* MAIL FROM or HELO identity */
 	struct rcpt		*rcpts;
 	size_t			 nrcpts;
 	size_t			 rcpt_cap;
@@ -91,6 +97,8 @@ struct session {
 	double			 linger_until;	/* hangup: free by then at most */
 	char			 helo[SMTP_DOMAIN_MAX + 1];
 	char			 ptr[SMTP_DOMAIN_MAX + 1];	/* confirmed */
+	int			 ptr_status;	/* enum fcrdns_status, or
+						 * SESSION_PTR_PENDING */
 	struct helo_verdict	 helo_verdict;	/* kept for helo_reject_at rcpt */
 	int			 helo_refused;	/* delayed refusal pending */
 	unsigned		 errors;
@@ -98,6 +106,7 @@ struct session {
 	struct helo_check	*helo_check;
 	struct fcrdns_query	*fcrdns;
 	struct sender_check	*sender_check;
+	struct spf_check	*spf_check;
 	struct stats_session	 rec;
 };
 

@@ -153,6 +153,19 @@ static const struct {
 	    "/etc/strictmx/dmp" },
 	{ "hostname Mail.Example.ORG", V_STR, O(hostname), 0,
 	    "Mail.Example.ORG" },
+	{ "resolver_timeout 2s", V_UINT, O(resolver_timeout), 2, NULL },
+	{ "spf_policy log", V_INT, O(spf_policy), POLICY_LOG, NULL },
+	{ "spf_on_fail accept", V_INT, O(spf_on_fail), VERDICT_ACCEPT, NULL },
+	{ "spf_on_temperror tempfail", V_INT, O(spf_on_temperror),
+	    VERDICT_TEMPFAIL, NULL },
+	{ "spf_on_permerror reject", V_INT, O(spf_on_permerror),
+	    VERDICT_REJECT, NULL },
+	{ "cbv_skip_on_spf_pass yes", V_INT, O(cbv_skip_on_spf_pass), 1,
+	    NULL },
+	/* authserv_id follows hostname unless it is set. */
+	{ "spf_policy enforce", V_STR, O(authserv_id), 0, "mx.example.org" },
+	{ "authserv_id auth.example.org", V_STR, O(authserv_id), 0,
+	    "auth.example.org" },
 	{ "max_errors 5 # trailing comment", V_UINT, O(max_errors), 5, NULL },
 	{ "\t max_errors \t 6 \t", V_UINT, O(max_errors), 6, NULL },
 	{ "max_errors 7\r", V_UINT, O(max_errors), 7, NULL },	/* CRLF */
@@ -215,6 +228,12 @@ static const struct {
 	{ BASE "timeout_command 5x\n",
 	    "FILE:4: bad value \"5x\" for timeout_command: use a number of "
 	    "seconds, or a number with s, m, h or d (30s, 5m, 2h, 7d)\n" },
+	{ BASE "spf_on_fail tempfail\n",
+	    "FILE:4: bad value \"tempfail\" for spf_on_fail: use reject or "
+	    "accept\n" },
+	{ BASE "resolver_timeout 2m\n",
+	    "FILE:4: value \"2m\" of resolver_timeout out of range: must be "
+	    "between 1s and 1m\n" },
 	{ BASE "timeout_command 5 m\n",
 	    "FILE:4: key timeout_command takes one value, not 2\n" },
 	{ BASE "timeout_command -5\n",
@@ -676,7 +695,8 @@ START_TEST(test_cannot_open)
 }
 END_TEST
 
-/* conf_keys: DESIGN §3's 44 keys, each once, each with a default text. */
+/* conf_keys: DESIGN §3's 44 keys, §8's SPF keys and authserv_id, and
+ * resolver_timeout (issue 8), each once, each with a default text. */
 START_TEST(test_keys)
 {
 	static const char *const design[] = {
@@ -694,7 +714,9 @@ START_TEST(test_keys)
 		"cbv_on_refused_mail", "cbv_cache_positive",
 		"cbv_cache_negative", "cbv_cache_tempfail",
 		"cbv_max_concurrent", "cbv_max_per_domain", "dmp_table",
-		"local_sender_networks",
+		"local_sender_networks", "resolver_timeout", "spf_policy",
+		"spf_on_fail", "spf_on_temperror", "spf_on_permerror",
+		"cbv_skip_on_spf_pass", "authserv_id",
 	};
 	const struct conf_keyinfo *k;
 	size_t n, i, j;
