@@ -397,6 +397,7 @@ class Strictmxd:
             "stats_db": self.stats_db,
             "helo_policy": "off",
             "sender_policy": "off",
+            "spf_policy": "off",
             "cbv": "no",
         }
         if self.resolver:
