@@ -25,6 +25,14 @@
  * query also carries its own deadline timer: when it fires, the udns query
  * is cancelled and the caller gets RESOLVER_TEMPFAIL.
  *
+ * Every query carries an EDNS0 OPT record (RFC 6891) offering 1232 octets
+ * of UDP payload. udns 0.4 speaks no TCP, and on a truncated (TC) answer
+ * it silently tries the next server, or waits out its retries, and may
+ * end up returning another server's different answer. So we watch every
+ * answer through udns's debug hook: a TC answer marks the query and ends
+ * it at once as RESOLVER_TEMPFAIL with res->truncated set (RFC 7208 §4.4:
+ * an incomplete answer is a temporary error, never a partial answer).
+ *
  * Reconfiguration (SIGHUP) builds a new udns context for new queries; the
  * queries in flight finish on the old one, which is freed after its last
  * query ends.
@@ -100,6 +108,7 @@ struct resolver_query {
 	struct event		*ev;		/* deadline, or the deferral */
 	struct resolver_result	*deferred;	/* waiting for the loop */
 	int			 in_submit;
+	int			 truncated;	/* a TC answer came */
 };
 
 TAILQ_HEAD(resolver_ctx_list, resolver_ctx);
@@ -276,6 +285,39 @@ resolver_utm_cb(struct dns_ctx *ctx, int timeout, void *arg)
 	evtimer_add(rc->ev_tm, &tv);
 }
 
+/* resolver_dbg_cb - udns shows us every datagram it sends (code 1) and
+ * every answer it matched to a query (code 0) before acting on it; data
+ * is then that query's callback data, our resolver_query. A truncated
+ * answer (TC, RFC 1035 §4.1.1) marks the query and fires its deadline
+ * now: the deadline path cancels the udns query, which is still alive
+ * here, and delivers TEMPFAIL. Should udns end the query itself within
+ * this same dns_ioevent (no other server left), resolver_done sees the
+ * mark first. The pointer is checked against our pending list, so a
+ * query we do not know is never touched. */
+static void
+resolver_dbg_cb(int code, const struct sockaddr *sa __unused,
+    unsigned salen __unused, dnscc_t *pkt, int plen,
+    const struct dns_query *dq, void *data)
+{
+	struct resolver_query *q;
+	struct timeval tv = { 0, 0 };
+	char buf[LOG_PRINTABLE_SIZE];
+
+	if (code != 0 || dq == NULL || data == NULL || pkt == NULL ||
+	    plen < DNS_HSIZE || !dns_tc(pkt))
+		return;
+	TAILQ_FOREACH(q, &resolver_queries, entry)
+		if (q == data && q->dq == dq)
+			break;
+	if (q == NULL || q->truncated)
+		return;
+	q->truncated = 1;
+	log_warn("resolver: %s %s: truncated DNS answer (no TCP), "
+	    "temporary failure", resolver_type_names[q->type],
+	    log_printable(buf, sizeof(buf), q->qname, strlen(q->qname)));
+	evtimer_add(q->ev, &tv);
+}
+
 /* resolver_ctx_new - a udns context for the servers in conf (or those of
  * /etc/resolv.conf), opened and hooked into the loop; NULL on error. */
 static struct resolver_ctx *
@@ -325,6 +367,9 @@ resolver_ctx_new(const struct conf *conf)
 	}
 	dns_set_opt(rc->dns, DNS_OPT_TIMEOUT, RESOLVER_UDNS_TIMEOUT);
 	dns_set_opt(rc->dns, DNS_OPT_NTRIES, RESOLVER_UDNS_NTRIES);
+	/* EDNS0 on every query (RFC 6891 §6.2.5): udns's default 4096
+	 * invites fragmented answers; 1232 fits every path. */
+	dns_set_opt(rc->dns, DNS_OPT_UDPSIZE, RESOLVER_EDNS0_SIZE);
 	/* Every name we look up is fully qualified: a search list would
 	 * turn "no such domain" into a lookup of some local name. */
 	dns_set_opt(rc->dns, DNS_OPT_FLAGS, DNS_NOSRCH);
@@ -341,6 +386,7 @@ resolver_ctx_new(const struct conf *conf)
 		goto fail;
 	}
 	dns_set_tmcbck(rc->dns, resolver_utm_cb, rc);
+	dns_set_dbgfn(rc->dns, resolver_dbg_cb);
 	log_debug("resolver: %zu configured server(s)%s", n,
 	    n == 0 ? " (system)" : "");
 	return rc;
@@ -442,13 +488,19 @@ resolver_deliver(struct resolver_query *q, const struct resolver_result *res)
 	fn(res, arg);
 }
 
-/* resolver_done - udns finished q (it has freed its own query). */
+/* resolver_done - udns finished q (it has freed its own query). A query
+ * that saw a truncated answer is TEMPFAIL whatever udns made of it. */
 static void
-resolver_done(struct resolver_query *q, const struct resolver_result *res)
+resolver_done(struct resolver_query *q, struct resolver_result *res)
 {
 	struct timeval tv = { 0, 0 };
 
 	q->dq = NULL;
+	if (q->truncated) {
+		memset(res, 0, sizeof(*res));
+		res->status = RESOLVER_TEMPFAIL;
+		res->truncated = 1;
+	}
 	if (q->in_submit) {
 		/* Never call back from inside the submit call: park the
 		 * answer and let the loop deliver it. */
@@ -460,7 +512,8 @@ resolver_done(struct resolver_query *q, const struct resolver_result *res)
 	resolver_deliver(q, res);
 }
 
-/* resolver_ev_cb - q's own timer: a deferred answer, or the deadline. */
+/* resolver_ev_cb - q's own timer: a deferred answer, the deadline, or a
+ * truncated answer (fired at once by resolver_dbg_cb). */
 static void
 resolver_ev_cb(evutil_socket_t fd __unused, short what __unused, void *arg)
 {
@@ -484,6 +537,7 @@ resolver_ev_cb(evutil_socket_t fd __unused, short what __unused, void *arg)
 	}
 	memset(&timeout, 0, sizeof(timeout));
 	timeout.status = RESOLVER_TEMPFAIL;
+	timeout.truncated = q->truncated;
 	resolver_deliver(q, &timeout);
 }
 

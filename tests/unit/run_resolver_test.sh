@@ -12,7 +12,9 @@
 #     test zone below;
 #   a python3 UDP server on 127.0.0.2:53 that never answers, and on
 #     127.0.0.3:53 one that answers with a truncated (TC) reply, a garbled
-#     one, one with a wrong query id, or SERVFAIL.
+#     one, one with a wrong query id, or SERVFAIL, and for edns.test a TXT
+#     record naming the EDNS0 UDP size of the query ("udpsize=N", or
+#     "no-opt" when it carried no OPT record).
 # Exit status: the test's (0 pass, 1 fail), 77 when the tools are missing.
 set -eu
 
@@ -81,6 +83,14 @@ def server(ip):
     s.bind((ip, 53))
     return s
 
+def edns0_size(pkt, i):
+    """The UDP size of the query's OPT RR (RFC 6891 §6.1.2), or None:
+    one additional record, root owner, type 41, size in the class."""
+    if (struct.unpack(">H", pkt[10:12])[0] != 1 or len(pkt) < i + 11 or
+            pkt[i:i + 3] != b"\0\0\x29"):
+        return None
+    return struct.unpack(">H", pkt[i + 3:i + 5])[0]
+
 silent, broken = server("127.0.0.2"), server("127.0.0.3")
 while True:
     ready, _, _ = select.select([silent, broken], [], [])
@@ -94,7 +104,14 @@ while True:
             labels.append(pkt[i + 1:i + 1 + n].decode("ascii", "replace"))
             i += 1 + n
         name, qid, question = ".".join(labels).lower(), pkt[:2], pkt[12:i + 5]
-        if name == "tc.test":           # QR AA TC RD RA, no answer
+        if name == "edns.test":         # TXT: the EDNS0 size it saw
+            flags, an = 0x8580, 1
+            extra = b"\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x3c"
+            opt = edns0_size(pkt, i + 5)
+            txt = ("udpsize=%d" % opt if opt is not None else
+                   "no-opt").encode()
+            extra += struct.pack(">HB", len(txt) + 1, len(txt)) + txt
+        elif name == "tc.test":         # QR AA TC RD RA, no answer
             flags, an, extra = 0x8780, 0, b""
         elif name == "garbled.test":    # one answer, cut short
             flags, an, extra = 0x8580, 1, b"\xc0\x0c\x00\x01\x00"

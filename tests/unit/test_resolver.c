@@ -322,6 +322,52 @@ START_TEST(test_broken)
 }
 END_TEST
 
+/* EDNS0 (RFC 6891) on every query: the scripted server answers edns.test
+ * with the UDP size of the OPT record it received. */
+START_TEST(test_edns0)
+{
+	ck_assert_int_eq(resolver_reconfigure(conf_servers(BROKEN)), 0);
+	lookup("txt", "edns.test", 3.0);
+	ck_assert_int_eq(last.status, RESOLVER_OK);
+	ck_assert_uint_eq(last.n, 1);
+	ck_assert_str_eq(last.txt + last.txt_off[0], "udpsize=1232");
+	ck_assert_int_eq(last.truncated, 0);
+}
+END_TEST
+
+/* A truncated answer ends the query at once as TEMPFAIL with truncated
+ * set, whatever the type, and even when another server (dnsmasq, which
+ * would say NXDOMAIN) is left to try: udns 0.4 alone would move on to it
+ * and return its answer. */
+static const char *const tc_rows[] = {
+	"a " BROKEN, "mx " BROKEN, "txt " BROKEN, "a " BROKEN " " DNSMASQ,
+	"txt " BROKEN " " DNSMASQ, "aaaa " BROKEN " " SILENT,
+};
+
+START_TEST(test_truncated)
+{
+	char type[8];
+	double t0;
+
+	resolver_set_timeout(3);
+	ck_assert_int_eq(sscanf(tc_rows[_i], "%7s", type), 1);
+	ck_assert_int_eq(resolver_reconfigure(conf_servers(tc_rows[_i] +
+	    strlen(type) + 1)), 0);
+	t0 = now();
+	lookup(type, "tc.test", 5.0);
+	ck_assert_msg(last.status == RESOLVER_TEMPFAIL, "%s: status %s",
+	    tc_rows[_i], resolver_status_text(last.status));
+	ck_assert_int_eq(last.truncated, 1);
+	ck_assert_msg(now() - t0 < 0.5, "%s took %.2f s", tc_rows[_i],
+	    now() - t0);
+	/* Other failures are not called truncated. */
+	ck_assert_int_eq(resolver_reconfigure(conf_servers(BROKEN)), 0);
+	lookup(type, "servfail.test", 5.0);
+	ck_assert_int_eq(last.status, RESOLVER_TEMPFAIL);
+	ck_assert_int_eq(last.truncated, 0);
+}
+END_TEST
+
 /* Servers by text: ports, IPv6, a dead first server, several at once. */
 static const char *const server_rows[] = {
 	"127.0.0.1:53", "[::1]:53", "::1", "[::1]", "127.0.0.2 127.0.0.1",
@@ -866,6 +912,9 @@ main(void)
 	tcase_add_test(tc, test_timeout_set);
 	tcase_add_loop_test(tc, test_broken, 0,
 	    sizeof(broken_rows) / sizeof(broken_rows[0]));
+	tcase_add_test(tc, test_edns0);
+	tcase_add_loop_test(tc, test_truncated, 0,
+	    sizeof(tc_rows) / sizeof(tc_rows[0]));
 	tcase_add_loop_test(tc, test_servers, 0,
 	    sizeof(server_rows) / sizeof(server_rows[0]));
 	tcase_add_test(tc, test_bad_config);
