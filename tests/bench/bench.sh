@@ -1,6 +1,7 @@
 #!/bin/bash
-# bench.sh - throughput and memory of strictmxd against Postfix 3.7, side by
-# side in one run, on loopback inside a private network namespace.
+# bench.sh - throughput and memory of strictmxd against Postfix 3.7, and the
+# cost of SPF, side by side in one run, on loopback inside a private network
+# namespace.
 #
 # usage (as root, from the top of a build tree):
 #   tests/bench/bench.sh
@@ -8,22 +9,34 @@
 #   BENCH_TMPDIR  where the maildirs, queues and databases go (default
 #                 /var/tmp); it should be a disk, not tmpfs: fsync is part
 #                 of what is measured
-#   BENCH_REPS    repetitions of each load and server (default 3)
+#   BENCH_REPS    repetitions of each load and server (default 5)
 #   BENCH_SESSIONS, BENCH_SIZE     smtp-source -s and -l (default 20, 4096)
 #   BENCH_MSGS1   messages of the one-recipient load (default 2000)
 #   BENCH_MSGS5   messages of the five-recipient load (default 1000)
+#   BENCH_SPF     the SPF record smx-spf evaluates: "include" (default: an
+#                 mx and an include: mechanism, 4 DNS lookups per message)
+#                 or "ip4" (one TXT lookup)
+#   BENCH_SPF_POLICY  spf_policy of smx-spf (default enforce); "off" makes
+#                 smx-spf a second policies-off instance (tests the script
+#                 on a daemon without SPF)
 #
-# Both servers receive by SMTP with the same client (Postfix's smtp-source)
-# and deliver into maildirs on the same filesystem; each trial is timed
-# until the last file is in a maildir new/ directory (see trial.py for why).
-# Trials alternate between the servers. The table ends with the ratios
-# strictmx/postfix. Exit 0 when the run completed (a failed trial is shown
-# as ok=0 and left out of the medians), 1 when setup failed.
+# Three servers receive by SMTP with the same client (Postfix's smtp-source)
+# and deliver into maildirs on the same filesystem: strictmx (strictmxd with
+# every policy off), smx-spf (a second strictmxd configured identically but
+# for spf_policy enforce) and Postfix. Each trial is timed until the last
+# file is in a maildir new/ directory (see trial.py for why); an smx-spf
+# trial also counts only when its log shows "spf=pass" for every message
+# (and a strictmx trial when its log shows no SPF evaluation at all). The
+# order of the servers changes between repetitions. The table ends with the
+# ratios strictmx/postfix and smx-spf/strictmx (the cost of SPF). Exit 0 when
+# the run completed (a failed trial is shown as ok=0 and left out of the
+# medians), 1 when setup failed.
 #
-# Everything is bounded: a watchdog of 280 s around the whole run, a
+# Everything is bounded: a watchdog of 360 s around the whole run, a
 # timeout on every wait, and a PID namespace whose end kills anything left.
-# Only loopback exists in the namespace; DNS (the PTR and A lookups both
-# servers make for each client) is a dnsmasq on 127.0.0.1:53.
+# Only loopback exists in the namespace; DNS (the PTR and A lookups every
+# server makes for each client, and smx-spf's SPF lookups) is a dnsmasq on
+# 127.0.0.1:53.
 
 # shellcheck disable=SC2317 # cleanup and wait_gone run from the EXIT trap
 set -u
@@ -43,24 +56,29 @@ if [ "${STRICTMX_BENCH_NS:-}" != 1 ]; then
 	# unshare ignores TERM while it waits for its child; after the grace
 	# of -k it is killed, --kill-child kills the bash inside, and the end
 	# of the PID namespace kills whatever that bash started.
-	exec timeout -k 10 280 unshare -n -m -p -f --mount-proc --kill-child \
+	exec timeout -k 10 360 unshare -n -m -p -f --mount-proc --kill-child \
 		-- bash "$here/bench.sh" "$@"
 fi
 
-REPS=${BENCH_REPS:-3}
+REPS=${BENCH_REPS:-5}
 SESSIONS=${BENCH_SESSIONS:-20}
 SIZE=${BENCH_SIZE:-4096}
 MSGS1=${BENCH_MSGS1:-2000}
 MSGS5=${BENCH_MSGS5:-1000}
+SPF=${BENCH_SPF:-include}
+SPF_POLICY=${BENCH_SPF_POLICY:-enforce}
 TRIAL_TIMEOUT=60
 PYTHON=${PYTHON:-python3}
 
 SMX_PORT=2525
 PF_PORT=2526
+SPF_PORT=2527
 USERS="user 2user 3user 4user 5user 6user 7user 8user 9user 10user"
 
 D=
 SMX_PID=
+SPF_PID=
+SMX_PIDS=	# every strictmxd started, for cleanup
 DNS_PID=
 PF_MASTER=
 
@@ -69,10 +87,11 @@ die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
 
 cleanup() {
 	trap - EXIT INT TERM
-	if [ -n "$SMX_PID" ]; then
-		kill "$SMX_PID" 2>/dev/null
-		wait_gone "$SMX_PID" 10 || kill -9 "$SMX_PID" 2>/dev/null
-	fi
+	local pid
+	for pid in $SMX_PIDS; do
+		kill "$pid" 2>/dev/null
+		wait_gone "$pid" 10 || kill -9 "$pid" 2>/dev/null
+	done
 	if [ -n "$D" ] && [ -f "$D/pf/etc/main.cf" ]; then
 		timeout 20 postfix -c "$D/pf/etc" stop >/dev/null 2>&1
 		if [ -n "$PF_MASTER" ]; then
@@ -125,6 +144,14 @@ clear_maildirs() {
 }
 
 [ -x "$STRICTMXD" ] || die "no daemon at $STRICTMXD (set STRICTMXD)"
+case $SPF in
+ip4 | include) ;;
+*) die "BENCH_SPF must be ip4 or include, not $SPF" ;;
+esac
+case $SPF_POLICY in
+off | log | enforce) ;;
+*) die "BENCH_SPF_POLICY must be off, log or enforce, not $SPF_POLICY" ;;
+esac
 for t in smtp-source postfix postconf postmap dnsmasq ss "$PYTHON"; do
 	command -v "$t" >/dev/null 2>&1 || die "$t is not installed"
 done
@@ -137,7 +164,7 @@ chmod 755 "$D"	# Postfix's daemons and strictmxd run unprivileged
 FSTYPE=$(df --output=fstype "$D" | tail -1)
 RESULTS="$D/results"
 
-say "== strictmx benchmark against Postfix"
+say "== strictmx benchmark against Postfix, and the cost of SPF"
 say "date:       $(date -u '+%Y-%m-%d %H:%M:%SZ')"
 say "host:       $(uname -srm), nproc $(nproc), $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
 say "cpu:        $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
@@ -146,14 +173,33 @@ say "fsync:      $("$PYTHON" "$here/trial.py" fsync "$D") (before)"
 say "loadavg:    $(cut -d' ' -f1-3 /proc/loadavg) (before; other work on the host skews the numbers)"
 say "strictmxd:  $STRICTMXD"
 say "postfix:    $(postconf -d -h mail_version 2>/dev/null)"
-say "load:       smtp-source -s $SESSIONS -l $SIZE: $MSGS1 messages x 1 recipient, $MSGS5 messages x 5 recipients; $REPS repetitions, servers alternating"
+say "load:       smtp-source -s $SESSIONS -l $SIZE: $MSGS1 messages x 1 recipient, $MSGS5 messages x 5 recipients; $REPS repetitions, order of the servers rotating"
+say "servers:    strictmx (127.0.0.1:$SMX_PORT, every policy off), smx-spf (127.0.0.1:$SPF_PORT, the same but spf_policy $SPF_POLICY), postfix (127.0.0.1:$PF_PORT)"
+case $SPF in
+ip4) say "spf:        BENCH_SPF=ip4: client.example TXT \"v=spf1 ip4:127.0.0.1 -all\" (1 DNS lookup per message)" ;;
+include) say "spf:        BENCH_SPF=include: client.example TXT \"v=spf1 mx include:spf.provider.example -all\", MX mail.client.example (A 192.0.2.25, no match), spf.provider.example TXT \"v=spf1 ip4:192.0.2.0/24 ip4:127.0.0.0/8 -all\" (4 DNS lookups per message: TXT, MX, A, TXT)" ;;
+esac
 if [ "$FSTYPE" = tmpfs ] || [ "$FSTYPE" = ramfs ]; then
 	say "WARNING: $D is on $FSTYPE: fsync costs nothing there, and the numbers do not mean what they should"
 fi
 
-# --- DNS: both servers look up the client's PTR name and confirm it -------
+# --- DNS: every server looks up the client's PTR name and confirms it ------
 # A private resolv.conf and nsswitch.conf (hosts from DNS only) send
 # Postfix's libc lookups to the same dnsmasq that strictmx's udns asks.
+# smx-spf also evaluates the SPF record of smtp-source's sender domain,
+# client.example; dnsmasq answers it from its configuration (the warm cache
+# of a local resolver, not the Internet's latency). The "include" record
+# makes the evaluator do what a typical domain asks of it: the mx mechanism
+# (MX, then A of the exchange, which does not match) and an include: of a
+# provider's record, which matches 127.0.0.1.
+# shellcheck disable=SC2054 # the commas belong to dnsmasq's option values
+case $SPF in
+ip4) spf_dns=(--txt-record='client.example,"v=spf1 ip4:127.0.0.1 -all"') ;;
+include) spf_dns=(--txt-record='client.example,"v=spf1 mx include:spf.provider.example -all"'
+	--mx-host=client.example,mail.client.example,10
+	--host-record=mail.client.example,192.0.2.25
+	--txt-record='spf.provider.example,"v=spf1 ip4:192.0.2.0/24 ip4:127.0.0.0/8 -all"') ;;
+esac
 printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$D/resolv.conf"
 sed 's/^hosts:.*/hosts: dns/' /etc/nsswitch.conf >"$D/nsswitch.conf"
 mount --bind "$D/resolv.conf" /etc/resolv.conf || die "cannot bind resolv.conf"
@@ -161,7 +207,7 @@ mount --bind "$D/nsswitch.conf" /etc/nsswitch.conf || die "cannot bind nsswitch.
 dnsmasq --no-resolv --no-hosts --no-daemon --port=53 \
 	--listen-address=127.0.0.1 --bind-interfaces --user=root --group=root \
 	--pid-file= --local=/example/ --local=/in-addr.arpa/ \
-	--host-record=client.example,127.0.0.1 \
+	--host-record=client.example,127.0.0.1 "${spf_dns[@]}" \
 	>"$D/dnsmasq.log" 2>&1 &
 DNS_PID=$!
 i=0
@@ -171,34 +217,66 @@ until [ "$(timeout 2 getent hosts 127.0.0.1 | awk '{print $2}')" = client.exampl
 	sleep 0.1
 done
 
-# --- strictmx --------------------------------------------------------------
-mkdir -p "$D/smx/mail" "$D/smx/db"
-chown nobody:nogroup "$D/smx/mail" "$D/smx/db"
-: >"$D/smx/recipients"
-for u in postmaster $USERS; do
-	printf '%s@bench.example %s\n' "$u" "$u" >>"$D/smx/recipients"
-done
-cat >"$D/smx/strictmx.conf" <<EOF
-listen			127.0.0.1:$SMX_PORT
+# dig_has TYPE NAME WORD - die unless dnsmasq's answer holds WORD
+dig_has() {
+	local got
+	got=$(timeout 5 dig +short +time=1 +tries=2 @127.0.0.1 "$1" "$2")
+	case $got in
+	*"$3"*) ;;
+	*) die "dnsmasq does not serve $1 $2 with $3: '$got'" ;;
+	esac
+}
+if command -v dig >/dev/null 2>&1; then
+	case $SPF in
+	ip4) dig_has TXT client.example 'ip4:127.0.0.1 -all' ;;
+	include) dig_has TXT client.example 'include:spf.provider.example'
+		dig_has MX client.example '10 mail.client.example.'
+		dig_has A mail.client.example 192.0.2.25
+		dig_has TXT spf.provider.example 'ip4:127.0.0.0/8 -all' ;;
+	esac
+fi
+
+# --- strictmx, twice --------------------------------------------------------
+# start_smx DIR PORT SPF_POLICY - configure and start one strictmxd whose
+# files are all under DIR; sets STARTED to its PID, dies on failure. The
+# two instances differ only in port, directory and spf_policy.
+start_smx() {
+	local dir=$1 port=$2 spf=$3 u
+	mkdir -p "$dir/mail" "$dir/db"
+	chown nobody:nogroup "$dir/mail" "$dir/db"
+	: >"$dir/recipients"
+	for u in postmaster $USERS; do
+		printf '%s@bench.example %s\n' "$u" "$u" >>"$dir/recipients"
+	done
+	cat >"$dir/strictmx.conf" <<EOF
+listen			127.0.0.1:$port
 hostname		mx.bench.example
 domains			bench.example
 recipients		recipients
-maildir_root		$D/smx/mail
-stats_db		$D/smx/db/stats.db
+maildir_root		$dir/mail
+stats_db		$dir/db/stats.db
 resolver		127.0.0.1
 user			nobody
 helo_policy		off
 sender_policy		off
+spf_policy		$spf
 # smtp-source opens a new connection per message: a client may reconnect
 # before the server has seen its last close; Postfix's limit does not
 # apply to mynetworks at all.
 max_clients_per_ip	1000
 EOF
-"$STRICTMXD" -n -f "$D/smx/strictmx.conf" >"$D/smx/check.log" 2>&1 ||
-	die "strictmxd -n: $(cat "$D/smx/check.log")"
-"$STRICTMXD" -d -f "$D/smx/strictmx.conf" </dev/null >"$D/smx/log" 2>&1 &
-SMX_PID=$!
-wait_listen $SMX_PORT 10 || die "strictmxd does not listen: $(tail -5 "$D/smx/log")"
+	"$STRICTMXD" -n -f "$dir/strictmx.conf" >"$dir/check.log" 2>&1 ||
+		die "strictmxd -n ($dir): $(cat "$dir/check.log")"
+	"$STRICTMXD" -d -f "$dir/strictmx.conf" </dev/null >"$dir/log" 2>&1 &
+	STARTED=$!
+	SMX_PIDS="$SMX_PIDS $STARTED"
+	wait_listen "$port" 10 ||
+		die "strictmxd ($dir) does not listen: $(tail -5 "$dir/log")"
+}
+start_smx "$D/smx" $SMX_PORT off
+SMX_PID=$STARTED
+start_smx "$D/spf" $SPF_PORT "$SPF_POLICY"
+SPF_PID=$STARTED
 
 # --- Postfix ---------------------------------------------------------------
 mkdir -p "$D/pf/etc" "$D/pf/queue" "$D/pf/data" "$D/pf/mail"
@@ -255,35 +333,53 @@ done
 wait_listen $PF_PORT 10 || die "Postfix does not listen: $(tail -5 "$D/pf/maillog")"
 
 # --- the loads -------------------------------------------------------------
+# smx-spf must log an SPF pass for every message; strictmx must log no SPF
+# evaluation at all (it is the policies-off reference).
+case $SPF_POLICY in
+off) SPF_EXPECT=none ;;
+*) SPF_EXPECT=pass ;;
+esac
+
 # trial SERVER LOAD REP MSGS RCPTS - one measured smtp-source run
 trial() {
-	local server=$1 load=$2 rep=$3 msgs=$4 rcpts=$5 port root mail
+	local server=$1 load=$2 rep=$3 msgs=$4 rcpts=$5 port root mail log
+	local check=()
 	case $server in
-	strictmx) port=$SMX_PORT root=$SMX_PID mail=$D/smx/mail ;;
-	postfix) port=$PF_PORT root=$PF_MASTER mail=$D/pf/mail ;;
+	strictmx) port=$SMX_PORT root=$SMX_PID mail=$D/smx/mail log=$D/smx/log
+		check=(--spf-log "$log" --spf-expect none) ;;
+	smx-spf) port=$SPF_PORT root=$SPF_PID mail=$D/spf/mail log=$D/spf/log
+		check=(--spf-log "$log" --spf-expect "$SPF_EXPECT"
+			--spf-domain client.example) ;;
+	postfix) port=$PF_PORT root=$PF_MASTER mail=$D/pf/mail log=$D/pf/maillog ;;
 	esac
 	clear_maildirs "$mail"
 	sync
 	"$PYTHON" "$here/trial.py" run --server "$server" --load "$load" \
 		--rep "$rep" --root "$root" --maildirs "$mail" \
 		--msgs "$msgs" --expect $((msgs * rcpts)) \
-		--timeout $TRIAL_TIMEOUT --out "$RESULTS" -- \
+		--timeout $TRIAL_TIMEOUT --out "$RESULTS" "${check[@]}" -- \
 		timeout $((TRIAL_TIMEOUT + 5)) smtp-source -s "$SESSIONS" \
 		-m "$msgs" -l "$SIZE" -r "$rcpts" -M client.example \
 		-f sender@client.example -t user@bench.example \
 		"127.0.0.1:$port" ||
-		say "   (trial failed; strictmx log: $(tail -2 "$D/smx/log" | tr '\n' ' ') postfix log: $(tail -2 "$D/pf/maillog" | tr '\n' ' '))"
+		say "   (trial failed; $server log: $(tail -2 "$log" | tr '\n' ' '))"
 }
 
-# A warm-up for both, not measured: Postfix spawns its daemons, strictmx
-# creates its maildirs and database, both fill the page cache.
+# A warm-up for each, not measured: Postfix spawns its daemons, strictmx
+# creates its maildirs and database, all fill the page cache. It also
+# checks, before anything is measured, that smx-spf's SPF passes.
 say
 say "warm-up (not measured)"
-for s in strictmx postfix; do
+for s in strictmx smx-spf postfix; do
 	RESULTS="$D/warmup" trial $s warmup 0 200 5 >/dev/null
 done
 grep -q 'ok=0' "$D/warmup" && die "warm-up failed: $(cat "$D/warmup")"
 
+# The order of the three changes with each repetition: the first three
+# orders put each server once in each place, the next three reverse them.
+ORDERS=("strictmx smx-spf postfix" "smx-spf postfix strictmx"
+	"postfix strictmx smx-spf" "postfix smx-spf strictmx"
+	"smx-spf strictmx postfix" "strictmx postfix smx-spf")
 say "trials"
 for load in 1rcpt 5rcpt; do
 	case $load in
@@ -292,12 +388,7 @@ for load in 1rcpt 5rcpt; do
 	esac
 	rep=1
 	while [ $rep -le "$REPS" ]; do
-		if [ $((rep % 2)) -eq 1 ]; then
-			order="strictmx postfix"
-		else
-			order="postfix strictmx"
-		fi
-		for s in $order; do
+		for s in ${ORDERS[$(((rep - 1) % 6))]}; do
 			trial "$s" "$load" "$rep" "$msgs" "$rcpts"
 		done
 		rep=$((rep + 1))
@@ -307,14 +398,21 @@ done
 say
 say "fsync:      $("$PYTHON" "$here/trial.py" fsync "$D") (after)"
 say "loadavg:    $(cut -d' ' -f1-3 /proc/loadavg) (after)"
-# Both must have found the client's name for every session, or one of them
+# Every server must have found the client's name for every session, or it
 # waited for DNS (strictmx holds the greeting up to 2 s for it).
-smx_sessions=$(grep -c ' disconnect client=' "$D/smx/log")
-smx_noptr=$(grep -c ' disconnect client=.* ptr=unknown' "$D/smx/log")
-smx_slowest=$(sed -n 's/.* disconnect client=.* duration=\([0-9.]*\).*/\1/p' "$D/smx/log" | sort -n | tail -1)
+# smx_sessions NAME DIR - the sessions summary of one strictmxd's log
+smx_sessions() {
+	local n noptr slowest
+	n=$(grep -c ' disconnect client=' "$2/log")
+	noptr=$(grep -c ' disconnect client=.* ptr=unknown' "$2/log")
+	slowest=$(sed -n 's/.* disconnect client=.* duration=\([0-9.]*\).*/\1/p' "$2/log" | sort -n | tail -1)
+	printf '%s %s (client name not found: %s; slowest %s s)' \
+		"$1" "$n" "$noptr" "${slowest:-?}"
+}
 pf_sessions=$(grep -c 'smtpd\[[0-9]*\]: connect from ' "$D/pf/maillog")
 pf_noptr=$(grep -c 'smtpd\[[0-9]*\]: connect from unknown\[' "$D/pf/maillog")
-say "sessions:   strictmx $smx_sessions (client name not found: $smx_noptr; slowest ${smx_slowest:-?} s), postfix $pf_sessions (client name not found: $pf_noptr)"
+say "sessions:   $(smx_sessions strictmx "$D/smx"), $(smx_sessions smx-spf "$D/spf"), postfix $pf_sessions (client name not found: $pf_noptr)"
+say "spf:        smx-spf logged $(grep -c ' spf=pass identity=mailfrom domain=client.example' "$D/spf/log") SPF passes and $(grep ' spf=[a-z]* identity=' "$D/spf/log" | grep -vc ' spf=pass ') other SPF results in all ($SPF record, spf_policy $SPF_POLICY)"
 say
 "$PYTHON" "$here/trial.py" summary "$RESULTS"
 say
@@ -323,11 +421,13 @@ msg/s       messages / time until the last file is in a maildir new/
 smtp msg/s  messages / time until smtp-source ended (Postfix: queued, not yet
             delivered; strictmx: delivered, it answers 250 after the fsyncs)
 cpu ms/msg  CPU time of the server's processes per message (user + system)
-mem_kB      strictmx: VmHWM of its one process; Postfix: the peak of the
+mem_kB      strictmx, smx-spf: VmHWM of the one process; Postfix: the peak of the
             sampled sum of Rss over the master and all its children
 pss_kB      the peak sampled sum of Pss (shared pages split among sharers)
 uss_kB      the peak sampled sum of private pages
 retr, ldav  TCP retransmissions during the trial, 1-minute load average
             at its start
+spf         smx-spf: the SPF passes its log shows for the trial (must be one
+            per message); strictmx: SPF evaluations logged (must be 0)
 EOF
 exit 0

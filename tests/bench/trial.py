@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
 # trial.py - one measured load for bench.sh: runs smtp-source against one
 # server and times it until the last message is in a maildir, sampling the
-# memory of the server's process tree; and the summary table of a run.
+# memory of the server's process tree, and checks in a strictmxd log that
+# SPF ran (or did not); and the summary table of a run.
 #
 #   trial.py run --server S --load L --rep N --root PID --maildirs DIR
 #                --msgs N --expect FILES --timeout SEC --out FILE
+#                [--spf-log LOG --spf-expect pass|none [--spf-domain D]]
 #                -- smtp-source ...
 #       appends one result line (key=value ...) to FILE and prints it:
 #       times, the peak memory and the CPU time of the process tree of
-#       PID; exit 0 when every file arrived in time, 1 otherwise.
+#       PID; exit 0 when every file arrived in time (and the SPF check
+#       holds), 1 otherwise. With --spf-log, the lines LOG gained during
+#       the trial must show, with --spf-expect pass, one SPF evaluation
+#       "spf=pass identity=mailfrom domain=D" per message (in MSGS distinct
+#       sessions) and no other SPF result; with none, no SPF evaluation.
 #   trial.py fsync DIR
 #       prints the latency of 200 serial 4 KiB write+fsync in DIR: what
 #       one durable delivery step costs on this disk at this moment.
 #   trial.py summary FILE
 #       prints the per-run table, the medians and the ratios
-#       strictmx/postfix; exit 0.
+#       strictmx/postfix and smx-spf/strictmx (the cost of SPF); exit 0.
 #
 # Why "until the last message is in a maildir": Postfix answers 250 once the
 # queue file is fsynced and delivers later; strictmx answers 250 only after
@@ -24,6 +30,7 @@
 
 import glob
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -31,6 +38,12 @@ import time
 
 POLL_COUNT = 0.02	# seconds between maildir counts
 POLL_MEM = 0.2		# seconds between memory samples
+LOG_SETTLE = 2.0	# seconds a log may lag behind the last delivery
+
+SERVERS = ("strictmx", "smx-spf", "postfix")
+# the line strictmxd logs for each SPF evaluation
+SPF_LINE = re.compile(r" session=(\S+) .*\bspf=([a-z]+) identity=([a-z]+) "
+                      r"domain=(\S+)")
 
 
 def proc_tree(root):
@@ -140,6 +153,35 @@ def count_new(maildirs):
     return n
 
 
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def spf_seen(path, offset, domain):
+    """(passes for domain in distinct sessions, other SPF results) in the
+    lines of path after offset."""
+    sessions, other = set(), 0
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return 0, 0
+    for line in data.splitlines():
+        m = SPF_LINE.search(line)
+        if not m:
+            continue
+        if m.group(2) == "pass" and m.group(3) == "mailfrom" and \
+                m.group(4) == domain:
+            sessions.add(m.group(1))
+        else:
+            other += 1
+    return len(sessions), other
+
+
 def opt(argv, name, default=None):
     if name in argv:
         return argv[argv.index(name) + 1]
@@ -156,6 +198,10 @@ def run(argv):
     maildirs, expect = opt(opts, "--maildirs"), int(opt(opts, "--expect"))
     timeout, out = float(opt(opts, "--timeout")), opt(opts, "--out")
     msgs = int(opt(opts, "--msgs"))
+    spf_log = opt(opts, "--spf-log", "")
+    spf_expect = opt(opts, "--spf-expect", "none")
+    spf_domain = opt(opts, "--spf-domain", "client.example")
+    spf_offset = file_size(spf_log) if spf_log else 0
 
     peak_rss = peak_pss = peak_uss = peak_n = 0
     log = open(out + ".smtp-source.log", "ab")
@@ -196,18 +242,36 @@ def run(argv):
     ok = smtp_end is not None and done_at is not None and \
         proc.returncode == 0
     end = max(smtp_end or 0, done_at or 0) if ok else time.monotonic()
+    spf_pass = spf_other = -1
+    if spf_log:
+        # every SPF line precedes its session's 250 to DATA, so all of
+        # them should be there already; the wait only covers slow writes
+        settle = time.monotonic() + LOG_SETTLE
+        while True:
+            spf_pass, spf_other = spf_seen(spf_log, spf_offset, spf_domain)
+            want = msgs if spf_expect == "pass" else 0
+            if spf_pass >= want or time.monotonic() >= settle:
+                break
+            time.sleep(0.1)
+        if spf_expect == "pass":
+            spf_ok = spf_pass == msgs and spf_other == 0
+        else:
+            spf_ok = spf_pass == 0 and spf_other == 0
+        ok = ok and spf_ok
     total = end - t0
     smtp = (smtp_end or end) - t0
     line = ("server=%s load=%s rep=%s msgs=%d files=%d/%d ok=%d "
             "smtp_s=%.3f total_s=%.3f msg_per_s=%.1f rss_kb=%d pss_kb=%d "
             "uss_kb=%d "
             "hwm_kb=%d procs=%d cpu_s=%.2f cpu_ms_per_msg=%.3f loadavg=%.2f "
-            "retrans=%d listendrops=%d smtp_source_rc=%s"
+            "retrans=%d listendrops=%d smtp_source_rc=%s spf_expect=%s "
+            "spf_pass=%d spf_other=%d"
             % (server, load, rep, msgs, files, expect, int(ok), smtp, total,
                msgs / total if ok else 0.0, peak_rss, peak_pss, peak_uss,
                vm_hwm(root), peak_n, cpu, 1000 * cpu / msgs, load0,
                tcp1[0] - tcp0[0], tcp1[1] - tcp0[1],
-               proc.returncode))
+               proc.returncode, spf_expect if spf_log else "-",
+               spf_pass, spf_other))
     with open(out, "a") as f:
         f.write(line + "\n")
     print(line, flush=True)
@@ -224,9 +288,34 @@ def parse(path):
 
 
 def mem_of(r):
-    """The memory figure asked for: strictmx is one process and its VmHWM
+    """The memory figure asked for: strictmxd is one process and its VmHWM
     is its peak; Postfix is many, so the peak of their sampled Rss sum."""
-    return int(r["hwm_kb"] if r["server"] == "strictmx" else r["rss_kb"])
+    return int(r["rss_kb"] if r["server"] == "postfix" else r["hwm_kb"])
+
+
+def spf_col(r):
+    """What the trial's SPF check saw: passes/other results, or - when the
+    server's log was not checked."""
+    if r.get("spf_expect", "-") == "-":
+        return "-"
+    return "%s/%s" % (r["spf_pass"], r["spf_other"])
+
+
+def medians(rows, load, server):
+    """The figures of one server under one load over its good trials:
+    medians of the rates and CPU, peaks of the memory; None if none."""
+    rs = [r for r in rows if r["load"] == load and
+          r["server"] == server and r["ok"] == "1"]
+    if not rs:
+        return None
+    return (statistics.median(float(r["msg_per_s"]) for r in rs),
+            statistics.median(int(r["msgs"]) / float(r["smtp_s"])
+                              for r in rs),
+            statistics.median(float(r["cpu_ms_per_msg"]) for r in rs),
+            max(mem_of(r) for r in rs),
+            max(int(r["pss_kb"]) for r in rs),
+            max(int(r["uss_kb"]) for r in rs),
+            len(rs))
 
 
 def summary(argv):
@@ -235,48 +324,58 @@ def summary(argv):
     for r in rows:
         if r["load"] not in loads:
             loads.append(r["load"])
-    fmt = "%-8s %-5s %3s %5s %7s %7s %7s %7s %7s %6s %6s %5s %5s %4s %2s"
+    fmt = ("%-8s %-5s %3s %5s %7s %7s %7s %7s %7s %6s %6s %5s %5s %4s "
+           "%9s %2s")
     print(fmt % ("server", "load", "rep", "msgs", "smtp_s", "total_s",
                  "msg/s", "cpu_ms", "mem_kB", "pss_kB", "uss_kB", "procs",
-                 "retr", "ldav", "ok"))
+                 "retr", "ldav", "spf", "ok"))
     for r in rows:
         print(fmt % (r["server"], r["load"], r["rep"], r["msgs"],
                      r["smtp_s"], r["total_s"], r["msg_per_s"],
                      r["cpu_ms_per_msg"], mem_of(r), r["pss_kb"],
                      r["uss_kb"], r["procs"], r["retrans"],
-                     "%.1f" % float(r["loadavg"]), r["ok"]))
+                     "%.1f" % float(r["loadavg"]), spf_col(r), r["ok"]))
     print()
-    print("medians over the repetitions (memory: the peak); "
-          "ratio = strictmx / postfix")
-    fmt = "%-5s %-8s %9s %10s %10s %8s %8s %8s"
+    print("medians over the good trials (memory: the peak); ratio a/b = "
+          "a's figure / b's")
+    fmt = "%-5s %-16s %9s %10s %10s %8s %8s %8s %6s"
     print(fmt % ("load", "server", "msg/s", "smtp msg/s", "cpu ms/msg",
-                 "mem_kB", "pss_kB", "uss_kB"))
+                 "mem_kB", "pss_kB", "uss_kB", "trials"))
     all_ok = all(r["ok"] == "1" for r in rows)
+    spf_cost = []
     for load in loads:
         got = {}
-        for server in ("strictmx", "postfix"):
-            rs = [r for r in rows if r["load"] == load and
-                  r["server"] == server and r["ok"] == "1"]
-            if not rs:
+        for server in SERVERS:
+            g = medians(rows, load, server)
+            if g is None:
                 continue
-            got[server] = (
-                statistics.median(float(r["msg_per_s"]) for r in rs),
-                statistics.median(int(r["msgs"]) / float(r["smtp_s"])
-                                  for r in rs),
-                statistics.median(float(r["cpu_ms_per_msg"]) for r in rs),
-                max(mem_of(r) for r in rs),
-                max(int(r["pss_kb"]) for r in rs),
-                max(int(r["uss_kb"]) for r in rs))
-            g = got[server]
+            got[server] = g
             print(fmt % (load, server, "%.1f" % g[0], "%.1f" % g[1],
-                         "%.3f" % g[2], g[3], g[4], g[5]))
-        if len(got) == 2:
-            s, p = got["strictmx"], got["postfix"]
-            print(fmt % ((load, "ratio") +
-                         tuple("%.3f" % (a / b) if b else "-"
-                               for a, b in zip(s, p))))
+                         "%.3f" % g[2], g[3], g[4], g[5], g[6]))
+        for a, b in (("strictmx", "postfix"), ("smx-spf", "strictmx")):
+            if a in got and b in got:
+                print(fmt % ((load, a + "/" + b) +
+                             tuple("%.3f" % (x / y) if y else "-"
+                                   for x, y in zip(got[a][:6],
+                                                   got[b][:6])) + ("",)))
+        if "smx-spf" in got and "strictmx" in got and got["strictmx"][0]:
+            spf_cost.append((load, got["smx-spf"][0] / got["strictmx"][0]))
+    if spf_cost and not any(r["server"] == "smx-spf" and
+                            r.get("spf_expect") == "pass" for r in rows):
+        print()
+        print("smx-spf evaluated no SPF in this run (spf_policy off): "
+              "its ratio to strictmx is only the noise between two "
+              "identical servers")
+    elif spf_cost:
+        print()
+        print("SPF cost: msg/s of smx-spf / strictmx: " +
+              ", ".join("%s %.3f" % c for c in spf_cost) +
+              " (target >= 0.80: %s)"
+              % ("met" if all(c[1] >= 0.80 for c in spf_cost)
+                 else "NOT met"))
     if not all_ok:
-        print("\nWARNING: some trials did not complete (ok=0); "
+        print("\nWARNING: some trials failed (ok=0: files missing, "
+              "smtp-source failed or the SPF check did not hold); "
               "they are left out of the medians")
     return 0
 
