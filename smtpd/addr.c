@@ -1,7 +1,8 @@
 /* addr.c - RFC 5321 §4.1.2 paths: "<local@domain> params" parsed once into
  * an external form (as sent: logs, Return-Path) and an internal one (lookups).
  *
- *	addr_parse - parse the path of MAIL FROM:/RCPT TO:, say where params start
+ *	addr_parse - parse the path of MAIL FROM:/RCPT TO:, say where params
+ *		start; the domain also in A-label form (ace) for DNS
  *	addr_params - split the ESMTP parameters after the path into KEY[=VALUE]
  *	addr_status_text - a short English reason for an addr_status
  *	addr_domain_valid - is this a syntactically valid ASCII domain name
@@ -13,6 +14,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "idna.h"
 
 static const char *const addr_status_names[ADDR_STATUS_LAST] = {
 	[ADDR_OK] = "ok",
@@ -20,6 +22,8 @@ static const char *const addr_status_names[ADDR_STATUS_LAST] = {
 	[ADDR_ERR_MAILBOX] = "malformed address",
 	[ADDR_ERR_NULL] = "null address not allowed here",
 	[ADDR_ERR_TOOLONG] = "address too long",
+	[ADDR_ERR_IDNA] = "domain is not a valid internationalized domain "
+	    "name",
 };
 
 /*
@@ -365,6 +369,16 @@ addr_parse(const char *s, struct mailaddr *out, const char **rest, int flags)
 	out->domain[gt - dom] = '\0';
 	addr_lower(out->domain);
 	out->utf8 = utf8;
+	/* The form every DNS check uses (DESIGN §8): a domain with
+	 * U-labels (RFC 6531 §3.3) becomes A-labels, or the address is
+	 * refused, never passed unverified. An address literal and an
+	 * ASCII domain are their own form. */
+	if (idna_is_ascii(out->domain))
+		memcpy(out->ace, out->domain, strlen(out->domain) + 1);
+	else if (idna_to_alabel(out->domain, out->ace, sizeof(out->ace)) < 0) {
+		memset(out, 0, sizeof(*out));
+		return ADDR_ERR_IDNA;
+	}
 
 params:
 	/* RFC 5321 §4.1.2: Mail-parameters follow the path after one SP. */

@@ -15,6 +15,9 @@ struct mailaddr {
 						 * (source route removed) */
 	char	local[SMTP_LOCAL_MAX + 1];	/* internal: unquoted */
 	char	domain[SMTP_DOMAIN_MAX + 1];	/* internal: lower case */
+	char	ace[SMTP_DOMAIN_MAX + 1];	/* domain as DNS sees it:
+						 * U-labels as A-labels (IDNA
+						 * 2008), else = domain */
 };
 
 enum addr_status {
@@ -23,6 +26,8 @@ enum addr_status {
 	ADDR_ERR_MAILBOX,	/* 553 5.1.3: bad mailbox inside <...> */
 	ADDR_ERR_NULL,		/* 553 5.1.3: <> where not allowed */
 	ADDR_ERR_TOOLONG,	/* 553 5.1.3 / 501 5.5.4: over a limit */
+	ADDR_ERR_IDNA,		/* 553 5.1.7 (MAIL) / 5.1.3 (RCPT): a U-label
+				 * domain that is not valid IDNA2008 */
 	ADDR_STATUS_LAST	/* sentinel: size of the name table */
 };
 

@@ -313,6 +313,13 @@ command_path(struct session *s, char *arg, struct mailaddr *a,
 		return 0;
 	if (st == ADDR_ERR_SYNTAX)
 		session_reply(s, "501 5.5.4 Syntax: %s", usage);
+	else if (st == ADDR_ERR_IDNA)
+		/* A U-label domain that is not IDNA2008 cannot be looked
+		 * up: a syntax error, never an unverified pass (DESIGN §8;
+		 * RFC 3463 5.1.7 for the sender, 5.1.3 for a recipient). */
+		session_reply(s, "553 %s Bad %s address syntax: %s",
+		    (flags & ADDR_ALLOW_NULL) ? "5.1.7" : "5.1.3", what,
+		    addr_status_text(st));
 	else
 		session_reply(s, "553 5.1.3 Bad %s address syntax", what);
 	command_error(s);
@@ -532,7 +539,8 @@ cmd_rcpt(struct session *s, char *arg)
 		return;
 	}
 	log_printable(text, sizeof(text), a.text, strlen(a.text));
-	if (!a.is_postmaster && !conf_is_local_domain(conf, a.domain)) {
+	/* Local domains and the table are in A-label form (IDNA). */
+	if (!a.is_postmaster && !conf_is_local_domain(conf, a.ace)) {
 		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access "
 		    "denied", text);
 		command_refuse(s, "RCPT", a.text, reply);
@@ -541,7 +549,7 @@ cmd_rcpt(struct session *s, char *arg)
 		return;
 	}
 	if ((maildir = table_lookup(s->rc->table, conf, a.local,
-	    a.domain)) == NULL) {
+	    a.ace)) == NULL) {
 		snprintf(reply, sizeof(reply), "550 5.1.1 <%s>: Recipient "
 		    "address rejected: User unknown", text);
 		command_refuse(s, "RCPT", a.text, reply);

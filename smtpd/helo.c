@@ -30,6 +30,12 @@
  * A single trailing dot (absolute form) is accepted, as Postfix does; the
  * 253-octet bound then counts the name without it, and comparisons with
  * our names and PTR names ignore it.
+ *
+ * A name with U-labels (RFC 5890; clients that speak SMTPUTF8 may send
+ * one) is converted to A-labels (idna.c) before any other check, and
+ * every check, DNS included, runs on that form; a name that cannot be
+ * converted is a syntax error (501 5.5.2 naming the reason), never a
+ * pass (DESIGN §8).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -44,6 +50,7 @@
 #include "cidr.h"
 #include "conf.h"
 #include "helo.h"
+#include "idna.h"
 #include "log.h"
 #include "resolver.h"
 #include "xmalloc.h"
@@ -251,7 +258,7 @@ helo_verdict_set(struct helo_verdict *v, int policy, enum helo_outcome out,
 
 	memset(v, 0, sizeof(*v));
 	v->code = helo_outcomes[out].code;
-	if (out == HELO_OUT_FAIL_SYNTAX)
+	if (out == HELO_OUT_FAIL_SYNTAX && detail == NULL)
 		why = "not a FQDN or address literal";
 	else if (out == HELO_OUT_FAIL_SELF)
 		why = "you are not me";
@@ -451,6 +458,32 @@ helo_check_dns(const struct conf *conf, const char *helo,
 	return hc;
 }
 
+/* helo_to_alabel - a HELO name with U-labels as A-labels into ace (one
+ * trailing root dot allowed and dropped); 0, or -1 with the reason. */
+static int
+helo_to_alabel(const char *helo, char *ace, size_t acelen, char *why,
+    size_t whylen)
+{
+	char name[SMTP_DOMAIN_MAX + 1];
+	const char *reason;
+	size_t len = strlen(helo);
+
+	if (len > 1 && helo[len - 1] == '.')
+		len--;
+	if (len >= sizeof(name)) {
+		snprintf(why, whylen, "helo name too long");
+		return -1;
+	}
+	memcpy(name, helo, len);
+	name[len] = '\0';
+	if (idna_to_alabel_why(name, ace, acelen, &reason) < 0) {
+		snprintf(why, whylen, "helo name is not a valid "
+		    "internationalized domain name (%s)", reason);
+		return -1;
+	}
+	return 0;
+}
+
 /* helo_check_start - the policy for HELO argument helo from client on our
  * address local (NULL: unknown). ptr_name is the client's forward-confirmed
  * PTR name if the session knows it (NULL or "": not known). Returns NULL
@@ -465,6 +498,7 @@ helo_check_start(const struct conf *conf, const char *helo,
 	struct sockaddr_storage lit;
 	enum helo_syntax syn;
 	char ip[INET6_ADDRSTRLEN], shown[HELO_SHOW_MAX + 1], why[160];
+	char ace[SMTP_DOMAIN_MAX + 1];
 	int policy = conf->helo_policy;
 
 	if (helo == NULL)
@@ -478,6 +512,15 @@ helo_check_start(const struct conf *conf, const char *helo,
 		helo_verdict_set(v, policy, HELO_OUT_EXEMPT, helo,
 		    "client in exempt_clients");
 		return NULL;
+	}
+	if (!idna_is_ascii(helo)) {
+		if (helo_to_alabel(helo, ace, sizeof(ace), why,
+		    sizeof(why)) < 0) {
+			helo_verdict_set(v, policy, HELO_OUT_FAIL_SYNTAX, helo,
+			    why);
+			return NULL;
+		}
+		helo = ace;
 	}
 	syn = helo_syntax(helo);
 	if (syn == HELO_SYN_BAD) {

@@ -247,7 +247,7 @@ sender_record(const struct sender_ctx *x, const struct sender_verdict *v,
 	row.time = sender_wall();
 	snprintf(row.session_id, sizeof(row.session_id), "%s", x->session_id);
 	snprintf(row.address, sizeof(row.address), "%s", x->key);
-	snprintf(row.domain, sizeof(row.domain), "%s", x->addr.domain);
+	snprintf(row.domain, sizeof(row.domain), "%s", x->addr.ace);
 	snprintf(row.decided_by, sizeof(row.decided_by), "%s", v->decided_by);
 	snprintf(row.outcome, sizeof(row.outcome), "%s", v->outcome);
 	snprintf(row.stage, sizeof(row.stage), "%s", stage);
@@ -458,7 +458,7 @@ sender_addr_done(struct sender_check *chk)
 	}
 	memset(chk->mx, 0, sizeof(chk->mx[0]));
 	snprintf(chk->mx[0].name, sizeof(chk->mx[0].name), "%s",
-	    chk->x.addr.domain);
+	    chk->x.addr.ace);
 	chk->nmx = 1;
 	sender_mail_hosts(chk);
 }
@@ -517,12 +517,12 @@ sender_mx_cb(const struct resolver_result *r, void *arg)
 		return;
 	}
 	/* A failed submit counts as a temporary failure of that type. */
-	if ((chk->q_a = resolver_a(chk->x.addr.domain, sender_a_cb, chk)) ==
+	if ((chk->q_a = resolver_a(chk->x.addr.ace, sender_a_cb, chk)) ==
 	    NULL) {
 		chk->a_done = 1;
 		chk->a_st = RESOLVER_TEMPFAIL;
 	}
-	if ((chk->q_aaaa = resolver_aaaa(chk->x.addr.domain, sender_aaaa_cb,
+	if ((chk->q_aaaa = resolver_aaaa(chk->x.addr.ace, sender_aaaa_cb,
 	    chk)) == NULL) {
 		chk->aaaa_done = 1;
 		chk->aaaa_st = RESOLVER_TEMPFAIL;
@@ -550,16 +550,6 @@ sender_client_text(const struct sockaddr *sa, char *buf, size_t len)
 	return buf;
 }
 
-/* sender_non_ascii - does the domain hold a U-label (RFC 6531)? */
-static int
-sender_non_ascii(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return 1;
-	return 0;
-}
-
 /*
  * sender_decide_now - the steps that need neither DNS nor a probe: our
  * own domains (never probed), dmp_table, domains we cannot look up, and
@@ -575,7 +565,7 @@ sender_decide_now(const struct sender_ctx *x, const struct sockaddr *client,
 	struct cbv_cache_entry ce;
 	char ip[INET6_ADDRSTRLEN];
 
-	if (conf_is_local_domain(conf, a->domain)) {
+	if (conf_is_local_domain(conf, a->ace)) {
 		if (cidr_list_match(&conf->local_sender_networks, client))
 			sender_verdict_accept(v, "local", "pass",
 			    "local domain from local_sender_networks");
@@ -586,13 +576,13 @@ sender_decide_now(const struct sender_ctx *x, const struct sockaddr *client,
 		sender_record(x, v, "", "", v->reply, 0);
 		return 1;
 	}
-	if ((e = sender_dmp_find(&sender_dmp_current, a->domain)) != NULL) {
+	if ((e = sender_dmp_find(&sender_dmp_current, a->ace)) != NULL) {
 		if (cidr_list_match(&e->nets, client))
 			sender_verdict_accept(v, "dmp", "pass",
 			    "client in the dmp_table networks of the domain");
 		else
 			sender_verdict_refuse(conf, v, 550, "5.7.1", "dmp", a,
-			    "domain %s does not send mail from %s", a->domain,
+			    "domain %s does not send mail from %s", a->ace,
 			    sender_client_text(client, ip, sizeof(ip)));
 		sender_record(x, v, "", "", v->reply, 0);
 		return 1;
@@ -604,14 +594,6 @@ sender_decide_now(const struct sender_ctx *x, const struct sockaddr *client,
 		sender_verdict_refuse(conf, v, 550, "5.1.8", "dns", a,
 		    "address literal is not a mail domain");
 		sender_record(x, v, STATS_DNS_NOMX, "", v->reply, 0);
-		return 1;
-	}
-	if (sender_non_ascii(a->domain)) {
-		/* XXX no IDNA: a U-label cannot be looked up as sent. Accept
-		 * unverified rather than refuse SMTPUTF8 senders. */
-		sender_verdict_accept(v, "dns", "tempfail",
-		    "internationalized domain not verified (no IDNA)");
-		sender_record(x, v, STATS_DNS_OK, "", "", 0);
 		return 1;
 	}
 	if (cbv_cache_lookup(x->key, sender_wall(), &ce) == 1 &&
@@ -659,7 +641,7 @@ sender_check_start(const struct conf *conf, const struct mailaddr *sender,
 	chk->x = x;
 	chk->cb = cb;
 	chk->arg = arg;
-	if ((chk->q_mx = resolver_mx(sender->domain, sender_mx_cb, chk)) ==
+	if ((chk->q_mx = resolver_mx(sender->ace, sender_mx_cb, chk)) ==
 	    NULL) {
 		/* Could not even ask: a DNS temporary failure, decided now
 		 * (and not cached: it says nothing of the domain). */

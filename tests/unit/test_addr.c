@@ -225,7 +225,7 @@ static const struct addr_row addr_rows[] = {
 };
 
 static const char *const addr_status_names[] = {
-	"OK", "SYNTAX", "MAILBOX", "NULL", "TOOLONG",
+	"OK", "SYNTAX", "MAILBOX", "NULL", "TOOLONG", "IDNA",
 };
 
 START_TEST(test_addr_parse)
@@ -252,6 +252,37 @@ START_TEST(test_addr_parse)
 	ck_assert_int_eq(ma.is_null, r->is_null);
 	ck_assert_int_eq(ma.is_postmaster, r->is_postmaster);
 	ck_assert_int_eq(ma.utf8, r->utf8);
+}
+END_TEST
+
+/* The A-label form of the domain, for DNS: {path, status, ace}. */
+static const struct {
+	const char		*in;
+	enum addr_status	 want;
+	const char		*ace;
+} ace_rows[] = {
+	{ "<a@Example.COM>", ADDR_OK, "example.com" },
+	{ "<a@[192.0.2.1]>", ADDR_OK, "[192.0.2.1]" },
+	{ "<a@xn--bcher-kva.example>", ADDR_OK, "xn--bcher-kva.example" },
+	{ "<a@b\xc3\xbc" "cher.example>", ADDR_OK, "xn--bcher-kva.example" },
+	{ "<a@B\xc3\x9c" "CHER.Example>", ADDR_OK, "xn--bcher-kva.example" },
+	{ "<j\xc3\xb6rg@example.com>", ADDR_OK, "example.com" },
+	{ "<a@\xe2\x98\x83.example>", ADDR_ERR_IDNA, NULL },	/* snowman */
+	{ "<a@a\xe2\x80\x8d" "b.example>", ADDR_ERR_IDNA, NULL },	/* ZWJ */
+	{ "<a@ab--cd.b\xc3\xbc" "cher.example>", ADDR_ERR_IDNA, NULL },
+	{ "<a@\xd9\xa1\xd9\xa2x.example>", ADDR_ERR_IDNA, NULL },	/* bidi */
+};
+
+START_TEST(test_addr_ace)
+{
+	struct mailaddr ma;
+
+	ck_assert_int_eq(addr_parse(ace_rows[_i].in, &ma, NULL, 0),
+	    ace_rows[_i].want);
+	if (ace_rows[_i].want == ADDR_OK)
+		ck_assert_str_eq(ma.ace, ace_rows[_i].ace);
+	else
+		ck_assert_str_eq(ma.domain, "");
 }
 END_TEST
 
@@ -397,6 +428,7 @@ main(void)
 
 	tcase_add_loop_test(tc, test_addr_parse, 0, NROWS(addr_rows));
 	tcase_add_test(tc, test_addr_parse_norest);
+	tcase_add_loop_test(tc, test_addr_ace, 0, NROWS(ace_rows));
 	tcase_add_loop_test(tc, test_addr_params, 0, NROWS(param_rows));
 	tcase_add_loop_test(tc, test_addr_domain_valid, 0, NROWS(domain_rows));
 	tcase_add_test(tc, test_addr_status_text);
