@@ -65,6 +65,12 @@ struct spf_check;
  * spf_check_cancel() came first. The outcome is valid during the call. */
 typedef void spf_done_fn(void *, const struct spf_outcome *);
 
+struct event_base;
+
+/* spf_init - the event loop that checks run on (their timers); call once
+ * after resolver_init(), before any spf_check_start(). */
+void	spf_init(struct event_base *);
+
 /* spf_args_init - the RFC 7208 §2.3/§2.4 choice of identity: MAIL FROM
  * (mailfrom "local@domain", domain part used) or, for a null sender, the
  * HELO identity with sender "postmaster@helo". A mailfrom without a local
