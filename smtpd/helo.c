@@ -477,8 +477,7 @@ helo_to_alabel(const char *helo, char *ace, size_t acelen, char *why,
 	memcpy(name, helo, len);
 	name[len] = '\0';
 	if (idna_to_alabel_why(name, ace, acelen, &reason) < 0) {
-		snprintf(why, whylen, "helo name is not a valid "
-		    "internationalized domain name (%s)", reason);
+		snprintf(why, whylen, "invalid helo name: %s", reason);
 		return -1;
 	}
 	return 0;
