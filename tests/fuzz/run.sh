@@ -48,20 +48,21 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # sources each harness links: the pure parser and what it calls
 sources() {
 	case $1 in
-	addr) echo "$src/addr.c" ;;
+	addr) echo "$src/addr.c $src/idna.c" ;;
 	data) echo "$src/data.c" ;;
 	conf) echo "$src/conf.c $src/conf_value.c $src/cidr.c $src/log.c \
-		$src/xmalloc.c $src/addr.c" ;;
+		$src/xmalloc.c $src/addr.c $src/idna.c" ;;
 	cbv_reply) echo "$src/cbv_smtp.c $src/cbv.c $src/resolver.c \
 		$src/log.c $src/xmalloc.c $src/conf.c $src/conf_value.c \
-		$src/cidr.c $src/addr.c" ;;
+		$src/cidr.c $src/addr.c $src/idna.c" ;;
 	*) echo "run.sh: unknown harness $1" >&2; return 1 ;;
 	esac
 }
 
 libs() {
 	case $1 in
-	cbv_reply) echo "-levent -ludns" ;;
+	addr|conf) echo "-lidn2" ;;
+	cbv_reply) echo "-levent -ludns -lidn2" ;;
 	*) echo "" ;;
 	esac
 }
