@@ -1,9 +1,10 @@
-/* report.c - the field statistics of DESIGN §6: two SELECTs over the stats
+/* report.c - the field statistics of DESIGN §6: three SELECTs over the stats
  * database, printed in the exact 2003 layout or as one JSON object.
  *
  *	report_compute - count every line of the report for [since, until)
  *	report_percent - part of whole in percent, 0 when whole is 0
- *	report_print_text - the eleven lines, a blank line, our own lines
+ *	report_print_text - the eleven lines, a blank line, our own lines,
+ *		a blank line, the SPF lines (DESIGN §8)
  *	report_print_json - the same numbers as one JSON object
  *	report_parse_day - strict YYYY-MM-DD into a struct tm
  *	report_day_start - epoch of local midnight, a number of days later
@@ -69,6 +70,38 @@
 	"  count(*) FILTER (WHERE helo_verdict GLOB 'log-*')" \
 	" FROM sessions WHERE start >= ?1 AND start < ?2"
 
+/* Messages that reached the end of DATA, by SPF result; NULL is a
+ * message whose SPF was not evaluated (spf_policy off, exempt client). */
+#define REPORT_AUTH_SQL \
+	"SELECT count(*) FILTER (WHERE spf_result = 'pass')," \
+	"  count(*) FILTER (WHERE spf_result = 'fail')," \
+	"  count(*) FILTER (WHERE spf_result = 'softfail')," \
+	"  count(*) FILTER (WHERE spf_result = 'neutral')," \
+	"  count(*) FILTER (WHERE spf_result = 'none')," \
+	"  count(*) FILTER (WHERE spf_result = 'temperror')," \
+	"  count(*) FILTER (WHERE spf_result = 'permerror')," \
+	"  count(*) FILTER (WHERE spf_result IS NULL)" \
+	" FROM auth WHERE time >= ?1 AND time < ?2"
+
+/* report_has_table - 1 when the database has the table: a schema 1 file
+ * (written before the auth table existed) read by strictmxctl, which
+ * never migrates, reports zeros for it. */
+static int
+report_has_table(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE"
+	    " type = 'table' AND name = ?1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		found = 1;
+	sqlite3_finalize(st);
+	return found;
+}
+
 /* report_query - run one counting SELECT, storing column i in *out[i]. */
 static int
 report_query(sqlite3 *db, const char *sql, double since, double until,
@@ -109,6 +142,12 @@ report_compute(sqlite3 *db, double since, double until, struct report *r)
 	uint64_t *const sess[] = {
 		&r->sessions, &r->helo_refused, &r->helo_logged,
 	};
+	uint64_t *const auth[] = {
+		&r->spf_pass, &r->spf_fail, &r->spf_softfail, &r->spf_neutral,
+		&r->spf_none, &r->spf_temperror, &r->spf_permerror,
+		&r->spf_unchecked,
+	};
+	int has_auth;
 
 	memset(r, 0, sizeof(*r));
 	if (report_query(db, REPORT_CLASS_SQL, since, until, cbv,
@@ -116,6 +155,11 @@ report_compute(sqlite3 *db, double since, double until, struct report *r)
 		return -1;
 	if (report_query(db, REPORT_SESSIONS_SQL, since, until, sess,
 	    (int)(sizeof(sess) / sizeof(sess[0]))) < 0)
+		return -1;
+	if ((has_auth = report_has_table(db, "auth")) < 0)
+		return -1;
+	if (has_auth && report_query(db, REPORT_AUTH_SQL, since, until, auth,
+	    (int)(sizeof(auth) / sizeof(auth[0]))) < 0)
 		return -1;
 	return 0;
 }
@@ -171,6 +215,15 @@ report_print_text(FILE *fp, const struct report *r, const char *since,
 	report_line(fp, "sessions", r->sessions);
 	report_line(fp, "-helo refused", r->helo_refused);
 	report_line(fp, "-helo logged", r->helo_logged);
+	fputc('\n', fp);
+	report_line(fp, "spf pass", r->spf_pass);
+	report_line(fp, "spf fail", r->spf_fail);
+	report_line(fp, "spf softfail", r->spf_softfail);
+	report_line(fp, "spf neutral", r->spf_neutral);
+	report_line(fp, "spf none", r->spf_none);
+	report_line(fp, "spf temperror", r->spf_temperror);
+	report_line(fp, "spf permerror", r->spf_permerror);
+	report_line(fp, "spf not checked", r->spf_unchecked);
 }
 
 /* report_json_string - a JSON string (RFC 8259 §7): quote, backslash and
@@ -219,6 +272,14 @@ report_print_json(FILE *fp, const struct report *r, const char *since,
 		{ "sessions", r->sessions },
 		{ "helo_refused", r->helo_refused },
 		{ "helo_logged", r->helo_logged },
+		{ "spf_pass", r->spf_pass },
+		{ "spf_fail", r->spf_fail },
+		{ "spf_softfail", r->spf_softfail },
+		{ "spf_neutral", r->spf_neutral },
+		{ "spf_none", r->spf_none },
+		{ "spf_temperror", r->spf_temperror },
+		{ "spf_permerror", r->spf_permerror },
+		{ "spf_not_checked", r->spf_unchecked },
 	};
 	size_t i;
 

@@ -32,6 +32,15 @@ struct report {
 	uint64_t	sessions;
 	uint64_t	helo_refused;
 	uint64_t	helo_logged;
+	/* messages that reached the end of DATA, by SPF result (auth) */
+	uint64_t	spf_pass;
+	uint64_t	spf_fail;
+	uint64_t	spf_softfail;
+	uint64_t	spf_neutral;
+	uint64_t	spf_none;
+	uint64_t	spf_temperror;
+	uint64_t	spf_permerror;
+	uint64_t	spf_unchecked;		/* SPF off or not evaluated */
 };
 
 /* A day as the command line gives it: YYYY-MM-DD, local time. */

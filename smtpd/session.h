@@ -9,6 +9,7 @@
 
 #include "strictmx.h"
 #include "addr.h"
+#include "authres.h"
 #include "data.h"
 #include "helo.h"
 #include "sender.h"
@@ -74,6 +75,7 @@ struct transaction {
 	struct maildir_msg	*msg;
 	char			 msgid[64];	/* for the 250 and the log */
 	struct data_reader	 reader;
+	struct authres_filter	 authres;	/* between reader and file */
 };
 
 struct session {

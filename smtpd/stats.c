@@ -4,7 +4,8 @@
  *
  *	stats_open - open (create, migrate) the file and arm the flush timer;
  *		-1 (logged) leaves stats disabled and every add a no-op
- *	stats_add_session, stats_add_cbv - queue one row (copied)
+ *	stats_add_session, stats_add_cbv, stats_add_auth - queue one row
+ *		(copied)
  *	stats_defer - run a callback inside the next batched transaction
  *	stats_flush - write everything queued now (shutdown, tests)
  *	stats_pending - rows and callbacks still queued
@@ -58,6 +59,14 @@ static const struct stats_step stats_steps[] = {
 	  "CREATE TABLE cbv_cache (address TEXT PRIMARY KEY, outcome TEXT,"
 	  " stage TEXT, reply TEXT, mx_host TEXT, rfc3821 INTEGER,"
 	  " created REAL, expires REAL);" },
+	/* 2: sender authentication (DESIGN §8), one row per message that
+	 * reached the end of DATA. */
+	{ 2,
+	  "CREATE TABLE auth (time REAL, session_id TEXT, client_ip TEXT,"
+	  " mailfrom_domain TEXT, from_domain TEXT, spf_result TEXT,"
+	  " spf_identity TEXT, spf_domain TEXT, dkim TEXT, dmarc_result TEXT,"
+	  " dmarc_policy TEXT, disposition TEXT, reply_code INTEGER);"
+	  "CREATE INDEX auth_time ON auth(time);" },
 };
 #define STATS_NSTEPS	(sizeof(stats_steps) / sizeof(stats_steps[0]))
 
@@ -67,6 +76,7 @@ enum stats_sql {
 	STATS_SQL_ROLLBACK,
 	STATS_SQL_SESSION,
 	STATS_SQL_CBV,
+	STATS_SQL_AUTH,
 	STATS_SQL_LAST,
 };
 
@@ -84,6 +94,11 @@ static const char *const stats_sql_text[STATS_SQL_LAST] = {
 	    " decided_by, outcome, stage, mx_host, reply, duration, rfc3821,"
 	    " enforced)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[STATS_SQL_AUTH] = "INSERT INTO auth (time, session_id, client_ip,"
+	    " mailfrom_domain, from_domain, spf_result, spf_identity,"
+	    " spf_domain, dkim, dmarc_result, dmarc_policy, disposition,"
+	    " reply_code)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 };
 
 struct stats_deferred {
@@ -99,6 +114,8 @@ static struct {
 	size_t			 nsess, sesscap;
 	struct stats_cbv	*cbv;
 	size_t			 ncbv, cbvcap;
+	struct stats_auth	*auth;
+	size_t			 nauth, authcap;
 	struct stats_deferred	*def;
 	size_t			 ndef, defcap;
 	unsigned long		 dropped;	/* since the last flush */
@@ -408,7 +425,8 @@ stats_open(struct event_base *base, const char *path)
 static int
 stats_room(void)
 {
-	if (stats.nsess + stats.ncbv + stats.ndef < STATS_QUEUE_MAX)
+	if (stats.nsess + stats.ncbv + stats.nauth + stats.ndef <
+	    STATS_QUEUE_MAX)
 		return 1;
 	stats.dropped++;
 	return 0;
@@ -440,6 +458,20 @@ stats_add_cbv(const struct stats_cbv *row)
 		    sizeof(*stats.cbv));
 	}
 	stats.cbv[stats.ncbv++] = *row;
+}
+
+/* stats_add_auth - queue a copy of one message's authentication row. */
+void
+stats_add_auth(const struct stats_auth *row)
+{
+	if (stats.db == NULL || row == NULL || !stats_room())
+		return;
+	if (stats.nauth == stats.authcap) {
+		stats.authcap = stats.authcap ? stats.authcap * 2 : 64;
+		stats.auth = xreallocarray(stats.auth, stats.authcap,
+		    sizeof(*stats.auth));
+	}
+	stats.auth[stats.nauth++] = *row;
 }
 
 /* stats_defer - run fn(db, arg) inside the next flush transaction, so that
@@ -479,6 +511,18 @@ stats_text(sqlite3_stmt *st, int col, const char *s, size_t size)
 
 #define STATS_TEXT(st, col, row, f) \
 	stats_text((st), (col), (row)->f, sizeof((row)->f))
+
+/* stats_text_null - the same, but "" is NULL (a value not known). */
+static int
+stats_text_null(sqlite3_stmt *st, int col, const char *s, size_t size)
+{
+	if (size == 0 || s[0] == '\0')
+		return sqlite3_bind_null(st, col);
+	return stats_text(st, col, s, size);
+}
+
+#define STATS_TEXT_NULL(st, col, row, f) \
+	stats_text_null((st), (col), (row)->f, sizeof((row)->f))
 
 /* stats_step - step one bound insert, then reset it for the next row. */
 static int
@@ -535,6 +579,29 @@ stats_write_cbv(const struct stats_cbv *r)
 	return stats_step(st, rc);
 }
 
+static int
+stats_write_auth(const struct stats_auth *r)
+{
+	sqlite3_stmt *st = stats.stmt[STATS_SQL_AUTH];
+	int rc = SQLITE_OK;
+
+	rc |= sqlite3_bind_double(st, 1, r->time);
+	rc |= STATS_TEXT(st, 2, r, session_id);
+	rc |= STATS_TEXT(st, 3, r, client_ip);
+	rc |= STATS_TEXT_NULL(st, 4, r, mailfrom_domain);
+	rc |= STATS_TEXT_NULL(st, 5, r, from_domain);
+	rc |= STATS_TEXT_NULL(st, 6, r, spf_result);
+	rc |= STATS_TEXT_NULL(st, 7, r, spf_identity);
+	rc |= STATS_TEXT_NULL(st, 8, r, spf_domain);
+	rc |= STATS_TEXT_NULL(st, 9, r, dkim);
+	rc |= STATS_TEXT_NULL(st, 10, r, dmarc_result);
+	rc |= STATS_TEXT_NULL(st, 11, r, dmarc_policy);
+	rc |= STATS_TEXT(st, 12, r, disposition);
+	rc |= r->reply_code > 0 ? sqlite3_bind_int(st, 13, r->reply_code) :
+	    sqlite3_bind_null(st, 13);
+	return stats_step(st, rc);
+}
+
 /* stats_shrink - after a backlog is written, give its memory back. */
 static void
 stats_shrink(void)
@@ -546,6 +613,10 @@ stats_shrink(void)
 	if (stats.cbvcap > STATS_SHRINK_CAP) {
 		free(stats.cbv);
 		stats.cbv = NULL, stats.cbvcap = 0;
+	}
+	if (stats.authcap > STATS_SHRINK_CAP) {
+		free(stats.auth);
+		stats.auth = NULL, stats.authcap = 0;
 	}
 	if (stats.defcap > STATS_SHRINK_CAP) {
 		free(stats.def);
@@ -567,7 +638,7 @@ stats_flush_now(void)
 		    STATS_QUEUE_MAX, stats.dropped);
 		stats.dropped = 0;
 	}
-	nrows = stats.nsess + stats.ncbv;
+	nrows = stats.nsess + stats.ncbv + stats.nauth;
 	if (stats.db == NULL || nrows + stats.ndef == 0)
 		return 0;
 	if (stats_step(stats.stmt[STATS_SQL_BEGIN], SQLITE_OK) < 0)
@@ -578,6 +649,9 @@ stats_flush_now(void)
 	for (i = 0; i < stats.ncbv; i++)
 		if (stats_write_cbv(&stats.cbv[i]) < 0)
 			goto rollback;
+	for (i = 0; i < stats.nauth; i++)
+		if (stats_write_auth(&stats.auth[i]) < 0)
+			goto rollback;
 	for (ran = 0; ran < stats.ndef; ran++)
 		stats.def[ran].fn(stats.db, stats.def[ran].arg);
 	/* An I/O error or SQLITE_FULL inside fn may have ended the
@@ -587,7 +661,7 @@ stats_flush_now(void)
 	if (stats.failing)
 		log_warn("stats: writing again, %zu rows written", nrows);
 	stats.failing = 0;
-	stats.nsess = stats.ncbv = stats.ndef = 0;
+	stats.nsess = stats.ncbv = stats.nauth = stats.ndef = 0;
 	stats_shrink();
 	return 0;
 rollback:
@@ -625,7 +699,7 @@ stats_flush(void)
 size_t
 stats_pending(void)
 {
-	return stats.nsess + stats.ncbv + stats.ndef;
+	return stats.nsess + stats.ncbv + stats.nauth + stats.ndef;
 }
 
 /* stats_close - flush, waiting up to STATS_CLOSE_BUSY_MS for a lock a
@@ -647,9 +721,9 @@ stats_close(void)
 		for (try = 0; try < STATS_CLOSE_TRIES; try++)
 			if (stats_flush_now() == 0)
 				break;
-		if (stats.nsess + stats.ncbv > 0)
+		if (stats.nsess + stats.ncbv + stats.nauth > 0)
 			log_warn("stats: %zu rows lost at close",
-			    stats.nsess + stats.ncbv);
+			    stats.nsess + stats.ncbv + stats.nauth);
 	}
 	for (i = 0; i < stats.ndef; i++)
 		stats.def[i].fn(NULL, stats.def[i].arg);
@@ -664,6 +738,7 @@ stats_close(void)
 	stats.db = NULL;
 	free(stats.sess);
 	free(stats.cbv);
+	free(stats.auth);
 	free(stats.def);
 	memset(&stats, 0, sizeof(stats));
 }

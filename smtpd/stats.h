@@ -42,8 +42,27 @@ struct stats_cbv {
 	int		enforced;	/* 0 in sender_policy log */
 };
 
+/* One message that reached the end of DATA (DESIGN §8 "auth"); "" is
+ * written as NULL. The From:, DKIM and DMARC fields wait for the next
+ * release and are always "" (NULL) today. */
+struct stats_auth {
+	double		time;
+	char		session_id[32];
+	char		client_ip[64];
+	char		mailfrom_domain[SMTP_DOMAIN_MAX + 1];	/* "" for <> */
+	char		from_domain[SMTP_DOMAIN_MAX + 1];
+	char		spf_result[16];		/* "" = not evaluated */
+	char		spf_identity[16];	/* mailfrom, helo */
+	char		spf_domain[SMTP_DOMAIN_MAX + 1];
+	char		dkim[512];
+	char		dmarc_result[16];
+	char		dmarc_policy[16];
+	char		disposition[16];	/* delivered, refused */
+	int		reply_code;		/* refused: 4xx/5xx; else 0 */
+};
+
 /* PRAGMA user_version of the schema this build writes (strictmxctl(8)). */
-#define STATS_SCHEMA_VERSION	1
+#define STATS_SCHEMA_VERSION	2
 
 /* Conventions shared with sender.c/cbv.c, read back by report.c:
  * decided_by "dns" rows carry in stage one of these, */
@@ -61,6 +80,7 @@ typedef void stats_defer_fn(struct sqlite3 *, void *);
 int	stats_open(struct event_base *, const char *);
 void	stats_add_session(const struct stats_session *);
 void	stats_add_cbv(const struct stats_cbv *);
+void	stats_add_auth(const struct stats_auth *);
 void	stats_defer(stats_defer_fn *, void *);
 void	stats_flush(void);
 size_t	stats_pending(void);

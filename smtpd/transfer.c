@@ -3,6 +3,11 @@
  *
  *	transfer_start - the DATA command: open the file, answer 354
  *	transfer_feed - pass buffered input to the DATA reader; 1 when it ended
+ *
+ * The message goes: data.c's reader (dot-unstuffing, LF line ends) ->
+ * authres.c's filter (drops Authentication-Results fields that claim our
+ * authserv-id, RFC 8601 §5) -> maildir_write. Every message that reaches
+ * the end of DATA leaves one row in the stats "auth" table.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -18,6 +23,7 @@
 #include <event2/event.h>
 
 #include "session.h"
+#include "authres.h"
 #include "server.h"
 #include "transfer.h"
 #include "conf.h"
@@ -93,6 +99,61 @@ transfer_received(char *buf, size_t len, const struct session *s,
 	return n < 0 ? 0 : (size_t)n;
 }
 
+/* transfer_authres - our Authentication-Results field, written below the
+ * Received field as Postfix with a milter and Gmail do: the results of
+ * this hop's checks, right under this hop's trace. */
+static size_t
+transfer_authres(char *buf, size_t len, const struct session *s)
+{
+	const struct conf *conf = s->rc->conf;
+	const struct transaction *tx = s->tx;
+	struct authres_input in;
+
+	memset(&in, 0, sizeof(in));
+	in.authserv_id = conf->authserv_id;
+	in.client_ip = s->peer_ip;
+	in.ptr_status = s->ptr_status;
+	in.ptr = s->ptr;
+	in.spf_policy = conf->spf_policy;
+	in.spf_done = tx->spf_done;
+	in.spf = &tx->spf;
+	in.mailfrom = tx->sender.is_null ? "" : tx->sender.text;
+	in.helo = s->helo;
+	return authres_header(buf, len, &in);
+}
+
+/* transfer_record - the "auth" row of a message that reached the end of
+ * DATA (DESIGN §8): delivered, or refused with the reply code. */
+static void
+transfer_record(const struct session *s, const char *disposition, int code)
+{
+	const struct transaction *tx = s->tx;
+	struct stats_auth row;
+	struct timespec ts;
+
+	memset(&row, 0, sizeof(row));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	row.time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	strlcpy_compat(row.session_id, s->id, sizeof(row.session_id));
+	strlcpy_compat(row.client_ip, s->peer_ip, sizeof(row.client_ip));
+	if (!tx->sender.is_null)
+		strlcpy_compat(row.mailfrom_domain, tx->sender.domain,
+		    sizeof(row.mailfrom_domain));
+	if (tx->spf_done) {
+		strlcpy_compat(row.spf_result,
+		    authres_spf_result(tx->spf.result),
+		    sizeof(row.spf_result));
+		strlcpy_compat(row.spf_identity,
+		    authres_spf_identity(tx->spf.identity),
+		    sizeof(row.spf_identity));
+		strlcpy_compat(row.spf_domain, tx->spf.domain,
+		    sizeof(row.spf_domain));
+	}
+	strlcpy_compat(row.disposition, disposition, sizeof(row.disposition));
+	row.reply_code = code;
+	stats_add_auth(&row);
+}
+
 static int
 transfer_sink(void *arg, const char *buf, size_t len)
 {
@@ -101,15 +162,23 @@ transfer_sink(void *arg, const char *buf, size_t len)
 	return maildir_write(s->tx->msg, buf, len);
 }
 
-/* transfer_fail - the reply for a delivery error, by errno. */
-static void
+/* transfer_fail_code - the reply code for a delivery error, by errno. */
+static int
+transfer_fail_code(int err)
+{
+	return err == ENOSPC || err == EDQUOT ? 452 : 451;
+}
+
+/* transfer_fail - the reply for a delivery error, by errno; its code. */
+static int
 transfer_fail(struct session *s, int err)
 {
 	log_warn("session=%s delivery failed: %s", s->id, strerror(err));
-	if (err == ENOSPC || err == EDQUOT)
+	if (transfer_fail_code(err) == 452)
 		session_reply(s, "452 4.3.1 Insufficient system storage");
 	else
 		session_reply(s, "451 4.3.0 Error: local delivery failed");
+	return transfer_fail_code(err);
 }
 
 /* transfer_start - DATA: everything that can fail before the client sends
@@ -120,8 +189,8 @@ transfer_start(struct session *s)
 	const struct conf *conf = s->rc->conf;
 	struct transaction *tx = s->tx;
 	const char **paths;
-	char hdr[2048];
-	size_t i, n;
+	char hdr[2048 + AUTHRES_MAX];
+	size_t i, n, m;
 	int err = 0;
 
 	paths = calloc(tx->nrcpts, sizeof(*paths));
@@ -139,15 +208,19 @@ transfer_start(struct session *s)
 	}
 	strlcpy_compat(tx->msgid, maildir_msg_id(tx->msg), sizeof(tx->msgid));
 	n = transfer_received(hdr, sizeof(hdr), s, tx->msgid);
-	if (n >= sizeof(hdr) || maildir_write(tx->msg, hdr, n) == -1) {
-		err = n >= sizeof(hdr) ? ENAMETOOLONG : errno;
+	m = n < sizeof(hdr) ? transfer_authres(hdr + n, sizeof(hdr) - n, s) :
+	    0;
+	if (m == 0 || maildir_write(tx->msg, hdr, n + m) == -1) {
+		err = m == 0 ? ENAMETOOLONG : errno;
 		maildir_abort(tx->msg);
 		tx->msg = NULL;
 		transfer_fail(s, err);
 		return;
 	}
+	authres_filter_init(&tx->authres, conf->authserv_id, transfer_sink, s);
 	data_init(&tx->reader, conf->max_message_size,
-	    conf->bare_newline == BARE_NEWLINE_NORMALIZE, transfer_sink, s);
+	    conf->bare_newline == BARE_NEWLINE_NORMALIZE, authres_filter_write,
+	    &tx->authres);
 	session_set_state(s, SESSION_ST_DATA);
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	/* timeout_data bounds the whole DATA phase, not each read. */
@@ -165,7 +238,14 @@ transfer_end(struct session *s)
 {
 	struct transaction *tx = s->tx;
 	const char *reply = NULL;
+	int code = 0;
 
+	/* A field still held (a message that is all header) goes out now. */
+	if (tx->reader.error == DATA_OK &&
+	    authres_filter_finish(&tx->authres) < 0) {
+		tx->reader.error = DATA_ERR_WRITE;
+		tx->reader.sink_errno = errno;
+	}
 	switch (tx->reader.error) {
 	case DATA_OK:
 		break;
@@ -180,10 +260,11 @@ transfer_end(struct session *s)
 		reply = "554 5.6.0 Message line longer than 65536 octets";
 		break;
 	case DATA_ERR_WRITE:
-		transfer_fail(s, tx->reader.sink_errno);
+		code = transfer_fail(s, tx->reader.sink_errno);
 		break;
 	}
 	if (tx->reader.error != DATA_OK) {
+		transfer_record(s, "refused", reply != NULL ? atoi(reply) : code);
 		if (reply != NULL)
 			session_log_refusal(s, "DATA", NULL, reply),
 			    session_reply(s, "%s", reply);
@@ -209,13 +290,17 @@ transfer_done_cb(void *arg, int err)
 
 	tx->msg = NULL;		/* the maildir module frees it */
 	if (s->hangup) {
-		/* 421 already sent (timeout): the client will retry. */
+		/* 421 already sent (timeout): the client will retry. The row
+		 * says what is on disk. */
+		transfer_record(s, err == 0 ? "delivered" : "refused",
+		    err == 0 ? 0 : transfer_fail_code(err));
 		session_tx_free(s);
 		return;
 	}
 	if (err != 0)
-		transfer_fail(s, err);
+		transfer_record(s, "refused", transfer_fail(s, err));
 	else {
+		transfer_record(s, "delivered", 0);
 		s->rec.messages++;
 		log_info("session=%s delivered id=%s client=%s from=<%s> "
 		    "to=<%s>%s nrcpt=%zu size=%zu", s->id, tx->msgid,

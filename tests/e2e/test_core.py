@@ -71,6 +71,13 @@ def send_message(m, sender, rcpts, text, helo="client.example",
     return qid
 
 
+# Our Authentication-Results field below the Received field (its exact
+# bytes are test_authres.py's concern): iprev, then spf, folded lines.
+AUTHRES = (rb"Authentication-Results: " + re.escape(H).encode()
+           + rb";\n\tiprev=(?:pass|fail|temperror)[^\n]*;\n"
+           + rb"\tspf=[a-z]+[^\n]*\n(?:\t[^\n]*\n)*")
+
+
 def check_file(m, name, data, *, sender, rcpts, body, qid=None,
                helo="client.example", ip="127.0.0.1", ptr="unknown",
                proto="ESMTP", size=None):
@@ -92,7 +99,7 @@ def check_file(m, name, data, *, sender, rcpts, body, qid=None,
                   "\tby %s (strictmx) with %s id " % (sender, helo, ptr, ip,
                                                       H, proto)).encode()
         + idrx.encode() + re.escape(forc).encode() + b"; "
-        + DATE.encode() + b"\n" + re.escape(body) + b"\\Z")
+        + DATE.encode() + b"\n" + AUTHRES + re.escape(body) + b"\\Z")
     assert rx.match(data), "delivered file differs from what is expected:\n" \
         "got:  %r\nwant: %r" % (data[:600], rx.pattern[:600])
     if qid:

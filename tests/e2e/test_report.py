@@ -81,6 +81,13 @@ OWN = [
     ("sessions", "sessions"), ("-helo refused", "helo_refused"),
     ("-helo logged", "helo_logged"),
 ]
+# messages that reached the end of DATA, by SPF result (DESIGN §8); this
+# test delivers none, so they stay 0
+SPF = [("spf pass", "spf_pass"), ("spf fail", "spf_fail"),
+       ("spf softfail", "spf_softfail"), ("spf neutral", "spf_neutral"),
+       ("spf none", "spf_none"), ("spf temperror", "spf_temperror"),
+       ("spf permerror", "spf_permerror"),
+       ("spf not checked", "spf_not_checked")]
 
 
 def expected(cases, sessions):
@@ -121,6 +128,8 @@ def render(e, since, until):
         out.append(line)
     out.append("")
     out += ["%-19s:%8d" % (label, e[key]) for label, key in OWN]
+    out.append("")
+    out += ["%-19s:%8d" % (label, e.get(key, 0)) for label, key in SPF]
     return "\n".join(out) + "\n"
 
 
@@ -198,6 +207,8 @@ def test_stats_report_counts_what_happened(mx, dns, smx, tmp_path,
     print("$ strictmxctl -f strictmx.conf stats --json\n" + p.stdout)
     for _, key in LABELS + OWN:
         assert j[key] == e[key], (key, j[key], e[key])
+    for _, key in SPF:
+        assert j[key] == 0, (key, j[key])
     assert (j["since"], j["until"]) == (day0, day1)
     assert j["refused_mail_from_percent"] == round(
         100.0 * e["refused_mail_from"] / e["smtp_sessions"], 2)

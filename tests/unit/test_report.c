@@ -38,7 +38,33 @@ static const struct report sample = {
 	.refused_rcpt = 1060, .dns_failures = 7, .accepted = 3270,
 	.timeouts = 109, .rfc3821_peers = 50, .sessions = 10,
 	.helo_refused = 4, .helo_logged = 2,
+	.spf_pass = 900, .spf_fail = 12, .spf_softfail = 30,
+	.spf_neutral = 4, .spf_none = 200, .spf_temperror = 1,
+	.spf_permerror = 2, .spf_unchecked = 5,
 };
+
+/* The SPF lines of the sample, and of an empty report. */
+#define SAMPLE_SPF \
+	"\n" \
+	"spf pass           :     900\n" \
+	"spf fail           :      12\n" \
+	"spf softfail       :      30\n" \
+	"spf neutral        :       4\n" \
+	"spf none           :     200\n" \
+	"spf temperror      :       1\n" \
+	"spf permerror      :       2\n" \
+	"spf not checked    :       5\n"
+#define ZERO_SPF \
+	"\n" \
+	"spf pass           :       0\n" \
+	"spf fail           :       0\n" \
+	"spf softfail       :       0\n" \
+	"spf neutral        :       0\n" \
+	"spf none           :       0\n" \
+	"spf temperror      :       0\n" \
+	"spf permerror      :       0\n" \
+	"spf not checked    :       0\n"
+
 
 static char tmpdir[64], dbpath[128];
 static char *out;
@@ -142,7 +168,8 @@ START_TEST(test_sample_layout)
 	    "rfc3821 peers      :      50\n"
 	    "sessions           :      10\n"
 	    "-helo refused      :       4\n"
-	    "-helo logged       :       2\n";
+	    "-helo logged       :       2\n"
+	    SAMPLE_SPF;
 
 	print_text(&sample, "2026-11-01", "2026-11-28");
 	ck_assert_uint_ge(outlen, sizeof(sample_text) - 1);
@@ -231,7 +258,8 @@ START_TEST(test_sample_db)
 	    "rfc3821 peers      :      50\n"
 	    "sessions           :      11\n"
 	    "-helo refused      :       4\n"
-	    "-helo logged       :       2\n");
+	    "-helo logged       :       2\n"
+	    ZERO_SPF);
 }
 END_TEST
 
@@ -362,7 +390,8 @@ START_TEST(test_empty)
 	    "rfc3821 peers      :       0\n"
 	    "sessions           :       0\n"
 	    "-helo refused      :       0\n"
-	    "-helo logged       :       0\n");
+	    "-helo logged       :       0\n"
+	    ZERO_SPF);
 }
 END_TEST
 
@@ -394,6 +423,14 @@ START_TEST(test_json)
 	    "  \"sessions\": 10,\n"
 	    "  \"helo_refused\": 4,\n"
 	    "  \"helo_logged\": 2,\n"
+	    "  \"spf_pass\": 900,\n"
+	    "  \"spf_fail\": 12,\n"
+	    "  \"spf_softfail\": 30,\n"
+	    "  \"spf_neutral\": 4,\n"
+	    "  \"spf_none\": 200,\n"
+	    "  \"spf_temperror\": 1,\n"
+	    "  \"spf_permerror\": 2,\n"
+	    "  \"spf_not_checked\": 5,\n"
 	    "  \"refused_mail_from_percent\": 6.51,\n"
 	    "  \"refused_rcpt_to_percent\": 53.51\n"
 	    "}\n");
@@ -463,6 +500,85 @@ START_TEST(test_today)
 }
 END_TEST
 
+static void
+add_auth(double t, const char *spf, int n)
+{
+	struct stats_auth a;
+
+	memset(&a, 0, sizeof(a));
+	a.time = t;
+	snprintf(a.session_id, sizeof(a.session_id), "S1");
+	snprintf(a.client_ip, sizeof(a.client_ip), "127.0.0.1");
+	snprintf(a.spf_result, sizeof(a.spf_result), "%s", spf);
+	snprintf(a.disposition, sizeof(a.disposition), "delivered");
+	while (n-- > 0)
+		stats_add_auth(&a);
+}
+
+/* The SPF lines count auth rows by result, in [since, until); a row
+ * without a result is "not checked"; the eleven lines do not move. */
+START_TEST(test_spf)
+{
+	static const char *const names[] = { "pass", "fail", "softfail",
+		"neutral", "none", "temperror", "permerror", "" };
+	const double t = 1790000000;
+	struct report r;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		add_auth(t, names[i], (int)i + 1);
+	add_auth(t - 1, "pass", 100);
+	add_auth(t + 1, "pass", 100);
+	add_auth(t, "Pass", 1000);	/* no such result: counted nowhere */
+	compute(t, t + 1, &r);
+	ck_assert_uint_eq(r.spf_pass, 1);
+	ck_assert_uint_eq(r.spf_fail, 2);
+	ck_assert_uint_eq(r.spf_softfail, 3);
+	ck_assert_uint_eq(r.spf_neutral, 4);
+	ck_assert_uint_eq(r.spf_none, 5);
+	ck_assert_uint_eq(r.spf_temperror, 6);
+	ck_assert_uint_eq(r.spf_permerror, 7);
+	ck_assert_uint_eq(r.spf_unchecked, 8);
+	ck_assert_uint_eq(r.cbv_calls, 0);
+	print_text(&r, "2026-11-01", "2026-11-28");
+	ck_assert_ptr_nonnull(strstr(out, "\n-helo logged       :       0\n"
+	    "\n"
+	    "spf pass           :       1\n"
+	    "spf fail           :       2\n"
+	    "spf softfail       :       3\n"
+	    "spf neutral        :       4\n"
+	    "spf none           :       5\n"
+	    "spf temperror      :       6\n"
+	    "spf permerror      :       7\n"
+	    "spf not checked    :       8\n"));
+}
+END_TEST
+
+/* A schema 1 file (no auth table) reports zero SPF lines, not an error:
+ * strictmxctl opens it read-only and never migrates it. */
+START_TEST(test_no_auth_table)
+{
+	struct report r;
+	sqlite3 *db;
+
+	stats_close();
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "DROP TABLE auth;"
+	    " PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(report_compute(db, 0, 1e10, &r), 0);
+	ck_assert_uint_eq(r.spf_unchecked, 0);
+	sqlite3_close(db);
+	/* the daemon's next open migrates it to schema 2 */
+	ck_assert_int_eq(stats_open(NULL, dbpath), 0);
+	add_auth(5, "pass", 1);
+	compute(0, 10, &r);
+	ck_assert_uint_eq(r.spf_pass, 1);
+}
+END_TEST
+
 START_TEST(test_percent)
 {
 	ck_assert(report_percent(1, 0) == 0.0);
@@ -494,6 +610,8 @@ main(void)
 	    sizeof(midnight_rows) / sizeof(midnight_rows[0]));
 	tcase_add_test(tc, test_today);
 	tcase_add_test(tc, test_percent);
+	tcase_add_test(tc, test_spf);
+	tcase_add_test(tc, test_no_auth_table);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

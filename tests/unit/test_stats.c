@@ -223,13 +223,17 @@ static const struct {
 	const char	*sql;
 	const char	*want;
 } pragma_rows[] = {
-	{ "PRAGMA user_version", "1" },
+	{ "PRAGMA user_version", "2" },
 	{ "PRAGMA journal_mode", "wal" },
 	{ "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
-	  " WHERE type = 'table' ORDER BY name)", "cbv,cbv_cache,sessions" },
+	  " WHERE type = 'table' ORDER BY name)", "auth,cbv,cbv_cache,sessions" },
 	{ "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
 	  " WHERE type = 'index' AND sql IS NOT NULL ORDER BY name)",
-	  "cbv_time,sessions_start" },
+	  "auth_time,cbv_time,sessions_start" },
+	{ "SELECT group_concat(name, ',') FROM pragma_table_info('auth')",
+	  "time,session_id,client_ip,mailfrom_domain,from_domain,spf_result,"
+	  "spf_identity,spf_domain,dkim,dmarc_result,dmarc_policy,"
+	  "disposition,reply_code" },
 	{ "SELECT group_concat(name, ',') FROM pragma_table_info('cbv_cache')",
 	  "address,outcome,stage,reply,mx_host,rfc3821,created,expires" },
 	{ "SELECT pk FROM pragma_table_info('cbv_cache') WHERE"
@@ -255,6 +259,99 @@ START_TEST(test_schema)
 	ck_assert_str_eq(col(st, 0), pragma_rows[_i].want);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
+}
+END_TEST
+
+/* auth rows: every field round-trips, "" is NULL, reply_code 0 is NULL. */
+START_TEST(test_auth_rows)
+{
+	struct stats_auth a;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int i;
+
+	ck_assert_int_eq(stats_open(NULL, dbpath), 0);
+	for (i = 0; i < 3; i++) {
+		memset(&a, 0, sizeof(a));
+		a.time = 1790000000.5 + i;
+		snprintf(a.session_id, sizeof(a.session_id), "S%d", i);
+		snprintf(a.client_ip, sizeof(a.client_ip), "127.0.0.%d", i);
+		if (i != 1)
+			snprintf(a.mailfrom_domain, sizeof(a.mailfrom_domain),
+			    "d'%d\".example", i);
+		if (i == 2) {
+			snprintf(a.spf_result, sizeof(a.spf_result), "fail");
+			snprintf(a.spf_identity, sizeof(a.spf_identity),
+			    "helo");
+			snprintf(a.spf_domain, sizeof(a.spf_domain),
+			    "h.example");
+		}
+		snprintf(a.disposition, sizeof(a.disposition), "%s",
+		    i ? "refused" : "delivered");
+		a.reply_code = i ? 550 + i : 0;
+		stats_add_auth(&a);
+	}
+	ck_assert_uint_eq(stats_pending(), 3);
+	stats_flush();
+	ck_assert_uint_eq(stats_pending(), 0);
+	db = open_ro();
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT time, session_id,"
+	    " client_ip, quote(mailfrom_domain), quote(from_domain),"
+	    " quote(spf_result), quote(spf_identity), quote(spf_domain),"
+	    " quote(dkim), quote(dmarc_result), quote(dmarc_policy),"
+	    " disposition, quote(reply_code) FROM auth ORDER BY rowid", -1,
+	    &st, NULL), SQLITE_OK);
+	static const char *const want[3][13] = {
+		{ "", "S0", "127.0.0.0", "'d''0\".example'", "NULL", "NULL",
+		  "NULL", "NULL", "NULL", "NULL", "NULL", "delivered",
+		  "NULL" },
+		{ "", "S1", "127.0.0.1", "NULL", "NULL", "NULL", "NULL",
+		  "NULL", "NULL", "NULL", "NULL", "refused", "551" },
+		{ "", "S2", "127.0.0.2", "'d''2\".example'", "NULL", "'fail'",
+		  "'helo'", "'h.example'", "NULL", "NULL", "NULL", "refused",
+		  "552" },
+	};
+	for (i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
+		int c;
+
+		ck_assert_int_lt(i, 3);
+		ck_assert(sqlite3_column_double(st, 0) == 1790000000.5 + i);
+		for (c = 1; c < 13; c++)
+			ck_assert_str_eq(col(st, c), want[i][c]);
+	}
+	ck_assert_int_eq(i, 3);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+END_TEST
+
+/* A schema 1 file (before the auth table) keeps its rows and gains the
+ * table at the next open. */
+START_TEST(test_migrate_v1)
+{
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+	    "CREATE TABLE sessions (id TEXT, start REAL, \"end\" REAL,"
+	    " client_ip TEXT, ptr TEXT, helo TEXT, helo_verdict TEXT,"
+	    " tls INTEGER, messages INTEGER, rcpt_accepted INTEGER,"
+	    " rcpt_refused INTEGER, bytes INTEGER, ended TEXT);"
+	    "CREATE INDEX sessions_start ON sessions(start);"
+	    "CREATE TABLE cbv (time REAL, session_id TEXT, address TEXT,"
+	    " domain TEXT, decided_by TEXT, outcome TEXT, stage TEXT,"
+	    " mx_host TEXT, reply TEXT, duration REAL, rfc3821 INTEGER,"
+	    " enforced INTEGER);"
+	    "CREATE INDEX cbv_time ON cbv(time);"
+	    "CREATE TABLE cbv_cache (address TEXT PRIMARY KEY, outcome TEXT,"
+	    " stage TEXT, reply TEXT, mx_host TEXT, rfc3821 INTEGER,"
+	    " created REAL, expires REAL);"
+	    "INSERT INTO sessions (id) VALUES ('old');"
+	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(stats_open(NULL, dbpath), 0);
+	ck_assert_int_eq(count_rows("sessions"), 1);
+	ck_assert_int_eq(count_rows("auth"), 0);
 }
 END_TEST
 
@@ -515,6 +612,8 @@ main(void)
 	tcase_add_test(tc, test_unterminated_field);
 	tcase_add_loop_test(tc, test_schema, 0,
 	    sizeof(pragma_rows) / sizeof(pragma_rows[0]));
+	tcase_add_test(tc, test_auth_rows);
+	tcase_add_test(tc, test_migrate_v1);
 	tcase_add_test(tc, test_reopen_keeps_rows);
 	tcase_add_test(tc, test_defer);
 	tcase_add_loop_test(tc, test_disabled, 0,
