@@ -11,8 +11,8 @@
 #                 of what is measured
 #   BENCH_REPS    repetitions of each load and server (default 5)
 #   BENCH_SESSIONS, BENCH_SIZE     smtp-source -s and -l (default 20, 4096)
-#   BENCH_MSGS1   messages of the one-recipient load (default 2000)
-#   BENCH_MSGS5   messages of the five-recipient load (default 1000)
+#   BENCH_MSGS1   messages of the one-recipient load (default 3000)
+#   BENCH_MSGS5   messages of the five-recipient load (default 1500)
 #   BENCH_SPF     the SPF record smx-spf evaluates: "include" (default: an
 #                 mx and an include: mechanism, 4 DNS lookups per message)
 #                 or "ip4" (one TXT lookup)
@@ -63,8 +63,8 @@ fi
 REPS=${BENCH_REPS:-5}
 SESSIONS=${BENCH_SESSIONS:-20}
 SIZE=${BENCH_SIZE:-4096}
-MSGS1=${BENCH_MSGS1:-2000}
-MSGS5=${BENCH_MSGS5:-1000}
+MSGS1=${BENCH_MSGS1:-3000}
+MSGS5=${BENCH_MSGS5:-1500}
 SPF=${BENCH_SPF:-include}
 SPF_POLICY=${BENCH_SPF_POLICY:-enforce}
 TRIAL_TIMEOUT=60
