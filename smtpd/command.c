@@ -21,6 +21,9 @@
 #include "addr.h"
 #include "helo.h"
 #include "sender.h"
+#include "idna.h"
+#include "spf.h"
+#include "spf_policy.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -227,6 +230,9 @@ helo_apply(struct session *s, const struct helo_verdict *v)
 		n = strlen(kw);
 		if (sender_keywords(conf, skw, sizeof(skw)) > 0)
 			snprintf(kw + n, sizeof(kw) - n, " %s", skw);
+		n = strlen(kw);
+		if (spf_policy_keywords(conf, skw, sizeof(skw)) > 0)
+			snprintf(kw + n, sizeof(kw) - n, " %s", skw);
 	}
 	session_reply(s, "250 %s\nPIPELINING\nSIZE %zu\n8BITMIME\n"
 	    "ENHANCEDSTATUSCODES\nSMTPUTF8%s%s", conf->hostname,
@@ -404,6 +410,7 @@ sender_apply(struct session *s, const struct sender_verdict *v,
 }
 
 static void cmd_mail_finish(struct session *);
+static int cmd_mail_sender(struct session *);
 static void cmd_rcpt_finish(struct session *);
 
 static void
@@ -421,6 +428,81 @@ sender_done_cb(void *arg, const struct sender_verdict *v)
 	else
 		cmd_rcpt_finish(s);
 	session_resume(s);
+}
+
+/* spf_done_cb - the SPF outcome of the transaction: record it, then
+ * refuse MAIL or go on with the sender policy. */
+static void
+spf_done_cb(void *arg, const struct spf_outcome *o)
+{
+	struct session *s = arg;
+	struct transaction *tx = s->tx;
+	struct spf_verdict v;
+	char mech[LOG_PRINTABLE_SIZE], problem[LOG_PRINTABLE_SIZE];
+
+	s->spf_check = NULL;
+	if (s->hangup)
+		return;
+	tx->spf = *o;
+	tx->spf_done = 1;
+	log_info("session=%s client=%s spf=%s identity=%s domain=%s "
+	    "mechanism=\"%s\" problem=\"%s\" lookups=%u void=%u "
+	    "duration=%.3f", s->id, s->peer_ip, spf_result_text(o->result),
+	    spf_identity_text(o->identity), o->domain,
+	    log_printable(mech, sizeof(mech), o->mechanism,
+	    strlen(o->mechanism)), log_printable(problem, sizeof(problem),
+	    o->problem, strlen(o->problem)), o->dns_terms, o->void_lookups,
+	    o->duration);
+	spf_policy_decide(s->rc->conf, o, s->peer_ip, &v);
+	if (v.code != 0 && !v.enforced)
+		log_info("session=%s client=%s spf policy would refuse "
+		    "(log mode): %s", s->id, s->peer_ip, v.reply);
+	if (v.code != 0 && v.enforced) {
+		command_refuse(s, "MAIL", NULL, v.reply);
+		session_tx_free(s);
+		session_set_state(s, SESSION_ST_HELO);
+	} else if (cmd_mail_sender(s))
+		return;		/* parked again, on the sender check */
+	session_resume(s);
+}
+
+/* command_spf_start - evaluate SPF for the transaction's sender (the HELO
+ * identity for a null sender, RFC 7208 §2.3); 1 when parked, 0 when there
+ * is nothing to evaluate (no usable domain: "none", recorded as such). */
+static int
+command_spf_start(struct session *s)
+{
+	const struct conf *conf = s->rc->conf;
+	struct transaction *tx = s->tx;
+	struct spf_args args;
+	char from[SMTP_LOCAL_MAX + 1 + SMTP_DOMAIN_MAX + 1];
+	char helo[SMTP_DOMAIN_MAX + 1];
+
+	/* Every domain as DNS knows it (A-labels): the sender's was
+	 * converted when it was parsed; a HELO name that cannot be has no
+	 * SPF record to find, so it is checked as sent (and finds none). */
+	from[0] = '\0';
+	if (!tx->sender.is_null)
+		snprintf(from, sizeof(from), "%s@%s", tx->sender.local,
+		    tx->sender.ace);
+	if (idna_to_alabel(s->helo, helo, sizeof(helo)) == -1)
+		strlcpy_compat(helo, s->helo, sizeof(helo));
+	if (spf_args_init(&args, (struct sockaddr *)&s->peer, from, helo,
+	    conf->hostname) == -1) {
+		memset(&tx->spf, 0, sizeof(tx->spf));
+		tx->spf.result = SPF_NONE;
+		tx->spf.identity = args.identity;
+		strlcpy_compat(tx->spf.domain, args.domain,
+		    sizeof(tx->spf.domain));
+		snprintf(tx->spf.problem, sizeof(tx->spf.problem),
+		    "no usable domain to check");
+		tx->spf_done = 1;
+		return 0;
+	}
+	s->spf_check = spf_check_start(&args, SPF_POLICY_TIMEOUT, spf_done_cb,
+	    s);
+	session_park(s, SESSION_WAIT_SENDER);
+	return 1;
 }
 
 /* command_sender_start - run the sender policy; 1 if parked. */
@@ -471,14 +553,26 @@ cmd_mail(struct session *s, char *arg)
 	tx->smtputf8 = smtputf8;
 	s->tx = tx;
 	session_set_state(s, SESSION_ST_MAIL);
-	/* cbv_stage mail: the verdict is the reply to MAIL. Otherwise it
-	 * waits for the first valid RCPT, so that relay attempts and unknown
-	 * users never cost a probe. A client whose HELO was refused (at RCPT,
-	 * helo_reject_at rcpt) never costs one either. */
-	if (conf->cbv_stage == CBV_STAGE_MAIL && !s->helo_refused &&
-	    command_sender_start(s))
+	/* SPF first (DESIGN §8): it needs no probe, and its verdict belongs
+	 * to the MAIL reply. A client whose HELO was refused (helo_reject_at
+	 * rcpt) costs no lookups at all. */
+	if (!s->helo_refused && spf_policy_wanted(conf, &tx->sender,
+	    (struct sockaddr *)&s->peer) && command_spf_start(s))
 		return;
+	cmd_mail_sender(s);
+}
+
+/* cmd_mail_sender - after SPF: cbv_stage mail makes the sender verdict
+ * the reply to MAIL. Otherwise it waits for the first valid RCPT, so that
+ * relay attempts and unknown users never cost a probe. 1 if parked. */
+static int
+cmd_mail_sender(struct session *s)
+{
+	if (s->rc->conf->cbv_stage == CBV_STAGE_MAIL && !s->helo_refused &&
+	    command_sender_start(s))
+		return 1;
 	cmd_mail_finish(s);
+	return 0;
 }
 
 static void

@@ -26,6 +26,7 @@
 #include "table.h"
 #include "resolver.h"
 #include "sender.h"
+#include "spf.h"
 #include "cbv.h"
 #include "maildir.h"
 #include "stats.h"
@@ -203,6 +204,7 @@ main(int argc, char **argv)
 	stats_open(srv.base, srv.rc->conf->stats_db);
 	if (resolver_init(srv.base, srv.rc->conf) == -1)
 		log_warn("resolver: cannot start; DNS checks will tempfail");
+	spf_init(srv.base);
 	sender_init(srv.base, srv.rc->conf);
 	cbv_init(srv.base, srv.rc->conf);
 	log_info("strictmx %s ready: %s, %zu recipients", PACKAGE_VERSION,

@@ -245,6 +245,10 @@ session_tx_free(struct session *s)
 		sender_check_cancel(s->sender_check);
 		s->sender_check = NULL;
 	}
+	if (s->spf_check != NULL) {
+		spf_check_cancel(s->spf_check);
+		s->spf_check = NULL;
+	}
 	if (tx->msg != NULL) {
 		if (s->wait == SESSION_WAIT_COMMIT)
 			maildir_detach(tx->msg);

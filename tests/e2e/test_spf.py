@@ -35,9 +35,10 @@ ZONE = [
     ("TXT", "void.example",
      "v=spf1 a:n1.void.example a:n2.void.example a:n3.void.example -all"),
     ("TXT", "temp.example", "v=spf1 include:" + HANG + " -all"),
-    ("TXT", "mechs.example", "v=spf1 mx/24 a:helo.client.example "
-     "exists:%{ir}.ex.spf.example -all"),
-    ("A", "127.0.0.30.ex.spf.example", "127.0.0.2"),
+    ("TXT", "mechs.example", "v=spf1 mx/24 a:helo.client.example -all"),
+    ("MX", "mechs.example", 10, "mail.spf.example"),
+    ("TXT", "exists.example", "v=spf1 exists:%{ir}.ex.spf.example -all"),
+    ("A", "40.0.0.127.ex.spf.example", "127.0.0.2"),
     # HELO identity for the null sender (RFC 7208 §2.3)
     ("A", "helo.client.example", "127.0.0.10"),
     ("TXT", "helo.client.example", "v=spf1 a -all"),
@@ -207,11 +208,16 @@ def test_null_sender_checks_helo_identity(zone, mx):
 
 
 def test_mechanisms_and_macros(zone, mx):
-    """mx/24 (mail.spf.example is 127.0.0.10, so 127.0.0.0/24 passes),
-    exists: with the %{ir} macro."""
+    """mx/24 (mechs.example's MX is 127.0.0.10, so 127.0.0.0/24 passes);
+    exists: with the %{ir} macro (40.0.0.127.ex.spf.example exists, the
+    name for 127.0.0.41 does not)."""
     m = mx(spf_policy="enforce")
     assert mail_reply(m, "127.0.0.30", "a@mechs.example").code == 250
     spf_log(m, "pass", "mechs.example")
+    assert mail_reply(m, "127.0.0.40", "a@exists.example").code == 250
+    spf_log(m, "pass", "exists.example")
+    assert mail_reply(m, "127.0.0.41", "a@exists.example").code == 550
+    spf_log(m, "fail", "exists.example")
 
 
 def test_client_leaves_during_evaluation(zone, mx):
