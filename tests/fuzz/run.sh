@@ -4,7 +4,7 @@
 #
 # usage: tests/fuzz/run.sh [-t SECONDS] [-j JOBS] [NAME...]
 #        tests/fuzz/run.sh -r NAME FILE...      replay inputs, no fuzzing
-#   NAME      addr data conf cbv_reply (default: all four)
+#   NAME      addr data conf cbv_reply spf (default: all five)
 #   -t        seconds of fuzzing per harness (default $FUZZ_TIME or 20)
 #   -j        parallel fuzzing jobs per harness (default 1)
 #   CC        the compiler (default clang; it must know -fsanitize=fuzzer)
@@ -55,6 +55,8 @@ sources() {
 	cbv_reply) echo "$src/cbv_smtp.c $src/cbv.c $src/resolver.c \
 		$src/log.c $src/xmalloc.c $src/conf.c $src/conf_value.c \
 		$src/cidr.c $src/addr.c $src/idna.c" ;;
+	spf) echo "$src/spf_record.c $src/spf_macro.c $src/xmalloc.c \
+		$src/log.c" ;;
 	*) echo "run.sh: unknown harness $1" >&2; return 1 ;;
 	esac
 }
@@ -98,7 +100,7 @@ if ! $CC --version >/dev/null 2>&1; then
 fi
 
 if [ $# -eq 0 ]; then
-	set -- addr data conf cbv_reply
+	set -- addr data conf cbv_reply spf
 fi
 
 if [ $REPLAY = yes ]; then
