@@ -3,7 +3,7 @@
 python3-spf) on generated SPF records and zones.
 
 usage: pyspf_diff.py --spf-eval PATH [--seed N] [--count N] [--server A:P]
-                     [--dump FILE] [-v]
+                     [--batch N] [--dump FILE] [-v]
 One zone holds every case (case i lives under c<i>.example.org and has a
 client address of its own, so PTR names never collide). dnsserver.py serves
 it to spf_eval; pyspf sees the same zone through spf.DNSLookup replaced by
@@ -16,6 +16,7 @@ import argparse
 import ipaddress
 import os
 import random
+import re
 import sys
 
 import spf
@@ -30,6 +31,13 @@ RECEIVER = "receiver.example"
 # Known differences between pyspf 2.0.14 and RFC 7208, each justified by
 # the RFC text: (name, predicate(case, pyspf_result, ours) -> bool, why).
 ALLOW = [
+    ("pyspf accepts a qualified exists with no domain",
+     lambda c, py, ours: ours[0] == "permerror" and py[0] != "permerror"
+     and re.search(r"(^| )[-+~?]exists( |$)", c["record"]) is not None,
+     "RFC 7208 5.7: exists = \"exists\" \":\" domain-spec, the domain is "
+     "not optional, and 4.6: a syntax error anywhere in the record is a "
+     "permerror (the suite's exists-implicit case). pyspf 2.0.14 rejects a "
+     "bare \"exists\" but evaluates \"-exists\" as a non-match."),
 ]
 
 
@@ -279,6 +287,8 @@ def main():
     ap.add_argument("--server", default="127.0.0.1:53")
     ap.add_argument("--dump", help="write the zone and cases (JSON) here")
     ap.add_argument("-v", action="store_true", help="print every record")
+    ap.add_argument("--batch", type=int, default=50,
+                    help="cases per spf_eval run")
     ap.add_argument("-t", type=int, default=1)
     ap.add_argument("-T", type=int, default=20)
     args = ap.parse_args()
@@ -299,9 +309,17 @@ def main():
 
     host, _, port = args.server.rpartition(":")
     srv = DNSServer(zonedata, host.strip("[]"), int(port)).start()
+    got, err = {}, ""
     try:
-        got, err = run_eval(args, args.server, [
-            (c["id"], c["ip"], c["mailfrom"], c["helo"]) for c in cases])
+        # In batches: hundreds of checks started at once overflow the
+        # client's UDP receive buffer, and a reply lost then is a
+        # temperror within the 1 s resolver timeout (not what we compare).
+        for b in range(0, len(cases), args.batch):
+            g, e = run_eval(args, args.server, [
+                (c["id"], c["ip"], c["mailfrom"], c["helo"])
+                for c in cases[b:b + args.batch]])
+            got.update(g)
+            err += e
     finally:
         srv.stop()
 
