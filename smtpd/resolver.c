@@ -434,7 +434,7 @@ resolver_reconfigure(const struct conf *conf)
 		return -1;
 	resolver_retire(resolver_cur);
 	resolver_cur = rc;
-	if (conf->resolver_timeout > 0)
+	if (conf != NULL && conf->resolver_timeout > 0)
 		resolver_set_timeout(conf->resolver_timeout);
 	return 0;
 }
