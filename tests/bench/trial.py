@@ -392,8 +392,9 @@ def summary(argv):
         print()
         looks = sorted({int(r.get("spf_lookups", -1)) for r in rows
                         if r["server"] == "smx-spf" and r["ok"] == "1"})
-        print("SPF lookups per evaluation (the most in one trial, from "
-              "smx-spf's log): %s" % (", ".join(map(str, looks)) or "-"))
+        print("SPF DNS-querying terms per evaluation (lookups= in "
+              "smx-spf's log, RFC 7208 4.6.4; the most in one trial): %s"
+              % (", ".join(map(str, looks)) or "-"))
         print("SPF cost, paired: the median over the repetitions of "
               "smx-spf / strictmx in the same repetition: " +
               ", ".join("%s %s" % (c[0], "%.3f" % c[2] if c[2] else "-")
