@@ -512,7 +512,9 @@ command_sender_start(struct session *s)
 	struct sender_verdict v;
 
 	s->sender_check = sender_check_start(s->rc->conf, &s->tx->sender,
-	    (struct sockaddr *)&s->peer, s->id, sender_done_cb, s, &v);
+	    (struct sockaddr *)&s->peer, s->id, s->tx->spf_done &&
+	    s->tx->spf.result == SPF_PASS &&
+	    s->tx->spf.identity == SPF_ID_MAILFROM, sender_done_cb, s, &v);
 	if (s->sender_check != NULL) {
 		session_park(s, SESSION_WAIT_SENDER);
 		return 1;

@@ -55,6 +55,7 @@ struct sender_ctx {
 	char			 key[SMTP_PATH_MAX + 1];
 	char			 session_id[32];
 	double			 t0;		/* monotonic start */
+	int			 spf_pass;	/* SPF pass, MAIL FROM identity */
 };
 
 /* One asynchronous check: DNS, then at most one probe. */
@@ -416,6 +417,17 @@ sender_mail_hosts(struct sender_check *chk)
 		sender_finish(chk, &v);
 		return;
 	}
+	if (chk->x.spf_pass && chk->x.conf->cbv_skip_on_spf_pass) {
+		/* The domain itself names this client as its sender, and DNS
+		 * has shown it can receive mail (no null MX): the site chose
+		 * to trust that instead of a probe. Not cached: SPF speaks of
+		 * this client, the cache of the address. */
+		sender_verdict_accept(&v, "spf-pass", "pass", "SPF pass "
+		    "(cbv_skip_on_spf_pass)");
+		sender_record(&chk->x, &v, STATS_DNS_OK, "", "", 0);
+		sender_finish(chk, &v);
+		return;
+	}
 	chk->in_probe = 1;
 	w = cbv_probe(chk->x.key, chk->mx, chk->nmx, sender_cbv_cb, chk);
 	chk->in_probe = 0;
@@ -609,10 +621,12 @@ sender_decide_now(const struct sender_ctx *x, const struct sockaddr *client,
  * sender_check_start - run the policy for sender. Returns NULL when it
  * decided at once (*out filled, cb never called), else a handle: cb will be
  * called once, later, from the loop, unless sender_check_cancel() is.
+ * spf_pass: SPF passed for the MAIL FROM identity of this client, which
+ * replaces the probe under cbv_skip_on_spf_pass.
  */
 struct sender_check *
 sender_check_start(const struct conf *conf, const struct mailaddr *sender,
-    const struct sockaddr *client, const char *session_id,
+    const struct sockaddr *client, const char *session_id, int spf_pass,
     sender_done_fn *cb, void *arg, struct sender_verdict *out)
 {
 	struct sender_check *chk;
@@ -634,6 +648,7 @@ sender_check_start(const struct conf *conf, const struct mailaddr *sender,
 		return NULL;
 	}
 	sender_ctx_init(&x, conf, sender, session_id);
+	x.spf_pass = spf_pass;
 	if (sender_decide_now(&x, client, out))
 		return NULL;
 

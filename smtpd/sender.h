@@ -32,7 +32,7 @@ int	sender_reconfigure(const struct conf *);
 void	sender_shutdown(void);
 struct sender_check *sender_check_start(const struct conf *,
 	    const struct mailaddr *, const struct sockaddr *, const char *,
-	    sender_done_fn *, void *, struct sender_verdict *);
+	    int, sender_done_fn *, void *, struct sender_verdict *);
 void	sender_check_cancel(struct sender_check *);
 size_t	sender_keywords(const struct conf *, char *, size_t);
 

@@ -238,3 +238,33 @@ def test_exempt_client_not_evaluated(zone, mx):
     m = mx(spf_policy="enforce", exempt_clients="127.0.0.20")
     assert mail_reply(m, BAD, "a@noexp.example").code == 250
     assert "spf=" not in m.log()
+
+
+def test_cbv_skip_on_spf_pass(zone, mx, remote_mx):
+    """cbv_skip_on_spf_pass: an SPF pass for the MAIL FROM identity decides
+    the sender check without a probe (a cbv row decided by spf-pass, a
+    skip in the report); by default the sender's MX is still probed."""
+    import e2elib
+    remote = remote_mx(ip=GOOD)
+    conf = dict(spf_policy="enforce", sender_policy="enforce", cbv="yes",
+                cbv_timeout="10s")
+
+    def one(m):
+        with m.connect(src=GOOD) as c:
+            c.cmd("EHLO helo.client.example", 250)
+            c.cmd("MAIL FROM:<alice@spf.example>", 250)
+            r = c.cmd("RCPT TO:<alice@test.example>", timeout=20)
+            c.cmd("QUIT", 221)
+        m.stop()
+        return r, e2elib.sqlite_rows(m.stats_db, "SELECT * FROM cbv")
+
+    r, rows = one(mx(cbv_skip_on_spf_pass="yes", **conf))
+    assert r.code == 250, r
+    assert [(x["decided_by"], x["outcome"]) for x in rows] == \
+        [("spf-pass", "pass")]
+    assert remote.sessions == []
+    r, rows = one(mx(**conf))
+    assert r.code == 250, r
+    assert [(x["decided_by"], x["outcome"]) for x in rows] == \
+        [("probe", "pass")]
+    assert len(remote.sessions) == 1

@@ -253,7 +253,7 @@ START_TEST(test_sync)
 		a = test_addr(rows[i].sender);
 		ss = test_sa(rows[i].client);
 		ck_assert_msg(sender_check_start(&test_conf, &a,
-		    (struct sockaddr *)&ss, "S1", never_cb, NULL, &v) == NULL,
+		    (struct sockaddr *)&ss, "S1", 0, never_cb, NULL, &v) == NULL,
 		    "row %zu not synchronous", i);
 		ck_assert_msg(v.code == rows[i].code, "row %zu code %d", i,
 		    v.code);
@@ -290,7 +290,7 @@ START_TEST(test_reconfigure)
 	fclose(fp);
 	ck_assert_int_eq(sender_reconfigure(&test_conf), -1);
 	ck_assert_ptr_null(sender_check_start(&test_conf, &a,
-	    (struct sockaddr *)&ss, "S2", never_cb, NULL, &v));
+	    (struct sockaddr *)&ss, "S2", 0, never_cb, NULL, &v));
 	ck_assert_str_eq(v.decided_by, "dmp");
 	ck_assert_int_eq(v.code, 550);
 	ck_assert_int_eq(sender_init(NULL, &test_conf), -1);
@@ -705,7 +705,7 @@ START_TEST(test_cache_hit)
 		a = test_addr(path);
 		test_nrows = 0;
 		ck_assert_ptr_null(sender_check_start(&test_conf, &a,
-		    (struct sockaddr *)&ss, "S3", never_cb, NULL, &v));
+		    (struct sockaddr *)&ss, "S3", 0, never_cb, NULL, &v));
 		ck_assert_str_eq(v.decided_by, "cache");
 		ck_assert_msg(v.code == rows[i].code, "row %zu", i);
 		ck_assert_str_eq(v.outcome, rows[i].want_outcome);
@@ -746,7 +746,7 @@ test_check(const char *path, const char *client)
 
 	test_done = 0;
 	test_nrows = 0;
-	chk = sender_check_start(&test_conf, &a, (struct sockaddr *)&ss, "S4",
+	chk = sender_check_start(&test_conf, &a, (struct sockaddr *)&ss, "S4", 0,
 	    done_cb, NULL, &test_v);
 	if (chk == NULL)
 		return 0;
@@ -868,7 +868,7 @@ START_TEST(test_dns)
 
 		test_done = 0;
 		chk = sender_check_start(&test_conf, &a,
-		    (struct sockaddr *)&ss, "S5", done_cb, NULL, &test_v);
+		    (struct sockaddr *)&ss, "S5", 0, done_cb, NULL, &test_v);
 		ck_assert_ptr_nonnull(chk);
 		sender_check_cancel(chk);
 		event_base_loopexit(test_base, &tv);
