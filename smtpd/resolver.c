@@ -65,6 +65,8 @@
  * the bound that counts; udns's only matters past 15 s. */
 #define RESOLVER_UDNS_TIMEOUT	1
 #define RESOLVER_UDNS_NTRIES	4
+/* Receive buffer asked for the udns socket (see resolver_ctx_new). */
+#define RESOLVER_RCVBUF		(1024 * 1024)
 
 enum resolver_type {
 	RESOLVER_T_A,
@@ -377,6 +379,12 @@ resolver_ctx_new(const struct conf *conf)
 		log_warn("resolver: cannot open the udns socket");
 		goto fail;
 	}
+	/* One socket carries every answer: a burst of sessions, each with
+	 * an SPF evaluation of several lookups, must not overflow the
+	 * default receive buffer and turn lost answers into timeouts. The
+	 * kernel caps the value at net.core.rmem_max; less is still fine. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ RESOLVER_RCVBUF },
+	    sizeof(int));
 	rc->ev_io = event_new(resolver_base, fd, EV_READ | EV_PERSIST,
 	    resolver_io_cb, rc);
 	rc->ev_tm = evtimer_new(resolver_base, resolver_tm_cb, rc);
