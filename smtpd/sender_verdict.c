@@ -89,16 +89,25 @@ sender_verdict_refuse(const struct conf *conf, struct sender_verdict *v,
     int code, const char *enh, const char *by, const struct mailaddr *a,
     const char *fmt, ...)
 {
-	char text[SMTP_REPLYLINE_MAX];
+	char text[SMTP_REPLYLINE_MAX], addr[SMTP_LOCAL_MAX + SMTP_DOMAIN_MAX + 2];
+	char local[SMTP_LOCAL_MAX + 1];
 	va_list ap;
 
 	memset(v, 0, sizeof(*v));
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/* A reply is ASCII (RFC 5321 §4.2; RFC 6531 adds no UTF-8 reply
+	 * text): an internationalized address is quoted with its domain's
+	 * A-labels and any other octet of its local part as '?'. */
+	if (a->utf8) {
+		sender_verdict_clean(local, sizeof(local), a->local);
+		snprintf(addr, sizeof(addr), "%s@%s", local, a->ace);
+	} else
+		strlcpy_compat(addr, a->text, sizeof(addr));
 	/* Truncation is intended: the remote's words are cut, not ours. */
 	if (snprintf(v->reply, sizeof(v->reply), "%d %s <%s>: Sender address "
-	    "rejected: %s", code, enh, a->text, text) > SENDER_VERDICT_CUT)
+	    "rejected: %s", code, enh, addr, text) > SENDER_VERDICT_CUT)
 		v->reply[SENDER_VERDICT_CUT] = '\0';
 	snprintf(v->decided_by, sizeof(v->decided_by), "%s", by);
 	snprintf(v->outcome, sizeof(v->outcome), "%s",

@@ -966,7 +966,10 @@ def test_tempfail_is_cached_briefly(mx, dns, smx):
 def test_timeout_in_queue(mx, dns, smx):
     dns(zone({GOOD: IP, "far.example": "127.0.0.11"}))
     smx(IP, {"rcpt": "hang"}, host=MXH)
-    other = smx("127.0.0.11", host="mx.far.example")
+    # B's MX never greets: should B get the slot at the last moment (A's
+    # deadline, submitted a moment earlier, frees it just before B's own),
+    # it still cannot reach a verdict within its budget.
+    other = smx("127.0.0.11", {"greeting": "hang"}, host="mx.far.example")
     m = start_mx(mx, cbv_max_concurrent="1", cbv_timeout="2s")
     a = open_session(m)
     a.cmd("MAIL FROM:<%s>" % JOE, 250)
@@ -975,23 +978,19 @@ def test_timeout_in_queue(mx, dns, smx):
     b.cmd("MAIL FROM:<q@far.example>", 250)
     t0 = time.monotonic()
     b.line("RCPT TO:<%s>" % RCPT)
-    # A's deadline (submitted a moment earlier) may free the slot just
-    # before B's own: B then starts and times out connecting instead of
-    # in the queue. Either way it never reached its MX within its budget.
     rep = b.read_reply(timeout=5)
-    assert rep.code == 450 and "4.1.7" in rep.text and (
-        "unverified: timeout in queue" in rep.text or
-        "unverified: timeout while connecting" in rep.text), rep
+    assert rep.code == 450 and "4.1.7" in rep.text and \
+        "unverified: timeout" in rep.text, rep
     assert 1.5 < time.monotonic() - t0 < 3.5
     a.expect(450, timeout=5)
     finish(a)
     finish(b)
-    assert other.sessions == []
+    assert all(s.commands == [] for s in other.sessions)
     rs = final_rows(m, 2)
     q = [x for x in rs if x["address"] == "q@far.example"][0]
-    assert sub(q, "decided_by", "outcome", "stage") == {
-        "decided_by": "probe", "outcome": "tempfail", "stage": "connect"}
-    assert q["reply"] in ("timeout in queue", "timeout while connecting")
+    assert sub(q, "decided_by", "outcome") == {
+        "decided_by": "probe", "outcome": "tempfail"}
+    assert q["reply"].startswith("timeout"), q
 
 
 def test_client_leaves_while_its_probe_runs(mx, dns, smx):

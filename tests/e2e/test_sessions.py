@@ -309,7 +309,8 @@ def test_schema_version_and_wal(mx):
     m.stop()
     con = sqlite3.connect("file:%s?mode=ro" % m.stats_db, uri=True)
     try:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+        # schema 2: the auth table (issue 8)
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         cols = [r[1] for r in con.execute("PRAGMA table_info(sessions)")]
         assert cols == ["id", "start", "end", "client_ip", "ptr", "helo",
@@ -334,7 +335,7 @@ def test_schema_version_and_wal(mx):
     assert [x["helo"] for x in rows] == ["client.example",
                                          "again.client.example"]
     assert e2elib.sqlite_rows(m.stats_db, "PRAGMA user_version") == \
-        [{"user_version": 1}]
+        [{"user_version": 2}]
 
 
 def test_newer_schema_is_refused_mail_flows(tmp_path, mx):
