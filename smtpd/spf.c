@@ -7,7 +7,7 @@
  *	spf_check_cancel - forget a check: no callback, everything freed
  *	spf_result_text, spf_identity_text - names for logs and headers
  *
- * Mechanisms and the PTR validation are in spf_eval.c, the record parser in
+ * Mechanisms and the PTR validation are in spf_mechanism.c, the record parser in
  * spf_record.c, macros in spf_macro.c.
  *
  * No recursion on the C stack: include pushes a frame on an explicit

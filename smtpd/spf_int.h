@@ -1,5 +1,5 @@
 /* spf_int.h - what spf.c (check lifecycle, records, explanation) and
- * spf_eval.c (mechanisms, PTR validation) share; private to the two. */
+ * spf_mechanism.c (mechanisms, PTR validation) share; private to the two. */
 #ifndef SPF_INT_H
 #define SPF_INT_H
 
@@ -95,7 +95,7 @@ int	spf_submit(struct spf_check *, size_t, int, const char *,
 const char *spf_dns_problem(char *, size_t, const struct spf_slot *,
 	    const char *, const char *);
 
-/* spf_eval.c */
+/* spf_mechanism.c */
 void	spf_run(struct spf_check *);
 void	spf_term_resume(struct spf_check *);
 int	spf_ptr_needed(struct spf_check *, enum spf_resume);

@@ -1,5 +1,6 @@
 /* strictmxctl.c - the admin tool: recent sessions, the field statistics,
- * and (wired by cbv_cache.c/cbv.c) one CBV now and the CBV cache.
+ * and (wired by cbv_cache.c/cbv.c) one CBV now and the CBV cache, and
+ * (ctl_spf.c) one SPF evaluation now.
  *
  *	main - global options, then one subcommand from ctl_cmds[]
  *	ctl_conf - load the config once (errors printed, NULL)
@@ -25,6 +26,7 @@
 #include "stats.h"
 #include "strictmxctl.h"
 #include "ctl_cbv.h"
+#include "ctl_spf.h"
 #include "xmalloc.h"
 
 #ifndef SYSCONFDIR
@@ -35,7 +37,7 @@
 #define CTL_LAST_DEFAULT	20
 #define CTL_LAST_MAX		1000000
 
-static ctl_fn ctl_sessions, ctl_stats, ctl_cbv, ctl_cache;
+static ctl_fn ctl_sessions, ctl_stats, ctl_cbv, ctl_cache, ctl_spf;
 
 /* The subcommands. Another module wires its own by naming its function
  * here (a one-line change); until then ctl_unavailable answers. */
@@ -48,6 +50,7 @@ static const struct ctl_cmd {
 	{ "stats",	ctl_stats,
 	  "[--since YYYY-MM-DD] [--until YYYY-MM-DD] [--json]" },
 	{ "cbv",	ctl_cbv, "ADDRESS" },
+	{ "spf",	ctl_spf, "IP ADDRESS [HELO]" },
 	{ "cache",	ctl_cache, "list | flush | delete ADDRESS" },
 };
 #define CTL_NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -137,6 +140,15 @@ fail:
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return NULL;
+}
+
+/* ctl_spf - one SPF evaluation now (ctl_spf.c). */
+static int
+ctl_spf(struct ctl *ctl, int argc, char **argv)
+{
+	const struct conf *conf = ctl_conf(ctl);
+
+	return conf == NULL ? CTL_EXIT_ERR : ctl_spf_main(conf, argc, argv);
 }
 
 /* ctl_cbv, ctl_cache - the CBV debugging and cache commands (ctl_cbv.c). */

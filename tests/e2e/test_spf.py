@@ -268,3 +268,35 @@ def test_cbv_skip_on_spf_pass(zone, mx, remote_mx):
     assert [(x["decided_by"], x["outcome"]) for x in rows] == \
         [("probe", "pass")]
     assert len(remote.sessions) == 1
+
+
+def test_strictmxctl_spf(zone, mx, strictmxctl_path):
+    """The admin's `strictmxctl spf IP ADDRESS [HELO]`: the daemon's own
+    evaluator and resolver, the reply strictmxd would give, the result in
+    the exit status."""
+    m = mx(spf_policy="enforce", start=False)
+
+    def ctl(*args):
+        p = subprocess.run([strictmxctl_path, "-f", m.conf_path, "spf"] +
+                           list(args), capture_output=True, text=True,
+                           timeout=40, env=m.env)
+        return p.returncode, p.stdout, p.stderr
+
+    rc, out, err = ctl(GOOD, "alice@spf.example")
+    assert rc == 0, (out, err)
+    assert "identity:    mailfrom spf.example\n" in out
+    assert "result:      pass\n" in out
+    assert "mechanism:   ip4:127.0.0.10\n" in out
+    rc, out, err = ctl(BAD, "alice@spf.example")
+    assert rc == 1, (out, err)
+    assert ("reply:       550 5.7.23 127.0.0.20 is not one of "
+            "spf.example's designated mail servers\n") in out
+    rc, out, _ = ctl(BAD, "<>", "bad.client.example")
+    assert rc == 1 and "identity:    helo bad.client.example\n" in out
+    rc, out, _ = ctl(BAD, "a@soft.example")
+    assert rc == 3 and "result:      softfail\n" in out
+    rc, out, _ = ctl(BAD, "a@loop.example")
+    assert rc == 3 and "result:      permerror\n" in out
+    assert "problem:     " in out
+    rc, out, err = ctl("not-an-ip", "a@spf.example")
+    assert rc == 2 and "usage" in err

@@ -1,4 +1,4 @@
-/* spf_eval.c - the mechanisms of an SPF record (RFC 7208 §5) evaluated in
+/* spf_mechanism.c - the mechanisms of an SPF record (RFC 7208 §5) evaluated in
  * order on the top frame, and the PTR validation behind "ptr" and %{p}.
  *
  *	spf_run - evaluate the top frame's terms from where it stopped, until
