@@ -1,6 +1,6 @@
 # helolib.py - shared pieces of the issue-3 end-to-end tests (test_helo.py,
 # test_sessions.py): the DNS zone they use, the exact HELO/EHLO replies of
-# .notes/replies.md, and checks of the sessions table of stats.db.
+# strictmxd(8), and checks of the sessions table of stats.db.
 #
 #   ZONE, HANG          the test zone and its never-answering subdomain
 #   ehlo_lines()        the exact lines of an EHLO reply

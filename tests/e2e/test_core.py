@@ -1,7 +1,7 @@
 # test_core.py - end-to-end tests of issue 2: the core receiving MX.
 # The real strictmxd, driven by raw sockets, smtplib and swaks, in a private
 # network namespace (run.sh). Every reply is checked by code and, where
-# the text matters, in full (see .notes/replies.md); every delivery by the
+# the text matters, in full (see strictmxd(8) and the reply texts in smtpd/); every delivery by the
 # exact bytes and name of the maildir file. The mx fixture's teardown also
 # checks, after each test, exit status 0, no sanitizer report, and that no
 # maildir's tmp/ holds a file.

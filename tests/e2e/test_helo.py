@@ -2,7 +2,7 @@
 # HELO/EHLO conformance policy. The real strictmxd against dnsmasq on
 # 127.0.0.1:53 (helolib.ZONE), with clients bound to chosen 127.0.0.x
 # source addresses, in run.sh's private network namespace. Every reply is
-# checked by code and text (.notes/replies.md, helo.c), and every test ends
+# checked by code and text (helo.c), and every test ends
 # by checking that the sessions table of stats.db holds exactly the rows
 # and HELO verdicts the test caused. The mx fixture's teardown checks exit
 # status 0 and that no sanitizer report reached the log.
