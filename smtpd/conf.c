@@ -189,6 +189,10 @@ static const struct conf_row conf_table[] = {
 	ENUM(spf_on_temperror, "accept", conf_w_spf_temperror),
 	ENUM(spf_on_permerror, "accept", conf_w_spf_fail),
 	BOOL(cbv_skip_on_spf_pass, "no"),
+	BOOL(dkim_verify, "yes"),
+	NUM(dkim_max_signatures, CONF_T_UNSIGNED, "5", 1, 16),
+	ENUM(dmarc_policy, "enforce", conf_w_policy),
+	STR(dmarc_quarantine_folder, "Junk", 0, conf_value_folder),
 	STR(authserv_id, "hostname", 0, conf_value_hostname),
 };
 #define CONF_NKEYS	(sizeof(conf_table) / sizeof(conf_table[0]))

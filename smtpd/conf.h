@@ -89,6 +89,10 @@ struct conf {
 	int		 spf_on_temperror;	/* accept, tempfail */
 	int		 spf_on_permerror;	/* accept, reject */
 	int		 cbv_skip_on_spf_pass;
+	int		 dkim_verify;
+	unsigned	 dkim_max_signatures;
+	int		 dmarc_policy;		/* enum policy_mode */
+	char		*dmarc_quarantine_folder;	/* Maildir++ name, no dot */
 	char		*authserv_id;		/* never NULL after loading */
 };
 

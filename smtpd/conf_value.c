@@ -6,7 +6,8 @@
  *	conf_value_hostport - ADDR:PORT / [ADDR]:PORT into a socket address
  *	conf_value_domain - RFC 1035 host name syntax; 1 or 0 and why
  *	conf_value_hostname, conf_value_user, conf_value_delimiter,
- *	conf_value_keyword, conf_value_sender - checkers of string keys
+ *	conf_value_keyword, conf_value_sender, conf_value_folder - checkers
+ *	of string keys
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -282,4 +283,22 @@ conf_value_hostport(const char *text, unsigned defport,
 	s6->sin6_port = htons((unsigned short)pn);
 	out->len = sizeof(*s6);
 	return 0;
+}
+
+/* conf_value_folder - a Maildir++ folder name as a mail reader shows it
+ * ("Junk"): it becomes the directory ".NAME" below each maildir, so it may
+ * hold no '/', start with no '.', and stays within portable characters
+ * (Dovecot and Courier map other ones with modified UTF-7). */
+int
+conf_value_folder(char *v, char *why, size_t wl)
+{
+	size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+	if (v[n] != '\0' || n == 0 || n > 64) {
+		snprintf(why, wl, "use a folder name of up to 64 letters, "
+		    "digits, '_' or '-' (Junk, Spam)");
+		return 0;
+	}
+	return 1;
 }

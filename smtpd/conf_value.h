@@ -27,5 +27,6 @@ int	conf_value_user(char *, char *, size_t);
 int	conf_value_delimiter(char *, char *, size_t);
 int	conf_value_keyword(char *, char *, size_t);
 int	conf_value_sender(char *, char *, size_t);
+int	conf_value_folder(char *, char *, size_t);
 
 #endif

@@ -162,6 +162,12 @@ static const struct {
 	    VERDICT_REJECT, NULL },
 	{ "cbv_skip_on_spf_pass yes", V_INT, O(cbv_skip_on_spf_pass), 1,
 	    NULL },
+	{ "dkim_verify no", V_INT, O(dkim_verify), 0, NULL },
+	{ "dkim_max_signatures 16", V_UINT, O(dkim_max_signatures), 16,
+	    NULL },
+	{ "dmarc_policy off", V_INT, O(dmarc_policy), POLICY_OFF, NULL },
+	{ "dmarc_quarantine_folder Spam", V_STR, O(dmarc_quarantine_folder),
+	    0, "Spam" },
 	/* authserv_id follows hostname unless it is set. */
 	{ "spf_policy enforce", V_STR, O(authserv_id), 0, "mx.example.org" },
 	{ "authserv_id auth.example.org", V_STR, O(authserv_id), 0,
@@ -231,6 +237,13 @@ static const struct {
 	{ BASE "spf_on_fail tempfail\n",
 	    "FILE:4: bad value \"tempfail\" for spf_on_fail: use reject or "
 	    "accept\n" },
+	{ BASE "dmarc_quarantine_folder .Junk\n",
+	    "FILE:4: bad value \".Junk\" for dmarc_quarantine_folder: use a "
+	    "folder name of up to 64 letters, digits, '_' or '-' (Junk, "
+	    "Spam)\n" },
+	{ BASE "dkim_max_signatures 17\n",
+	    "FILE:4: value \"17\" of dkim_max_signatures out of range: must "
+	    "be between 1 and 16\n" },
 	{ BASE "resolver_timeout 2m\n",
 	    "FILE:4: value \"2m\" of resolver_timeout out of range: must be "
 	    "between 1s and 1m\n" },
@@ -716,7 +729,9 @@ START_TEST(test_keys)
 		"cbv_max_concurrent", "cbv_max_per_domain", "dmp_table",
 		"local_sender_networks", "resolver_timeout", "spf_policy",
 		"spf_on_fail", "spf_on_temperror", "spf_on_permerror",
-		"cbv_skip_on_spf_pass", "authserv_id",
+		"cbv_skip_on_spf_pass", "authserv_id", "dkim_verify",
+		"dkim_max_signatures", "dmarc_policy",
+		"dmarc_quarantine_folder",
 	};
 	const struct conf_keyinfo *k;
 	size_t n, i, j;
