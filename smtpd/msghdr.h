@@ -21,7 +21,10 @@ struct msghdr {
 	size_t	 len, cap;
 	int	 done;		/* the empty line (or the end) was seen */
 	int	 overflow;	/* more than MSGHDR_MAX: buf is incomplete */
-	int	 bol;		/* at the start of a line */
+	int	 bol;		/* at the start of a line (msghdr.c keeps its
+				 * line classifier's state here too) */
+	int	 malformed;	/* a line of the section is neither a field
+				 * nor a continuation (msghdr.c, RFC 5322) */
 };
 
 /* One field: name (without the colon, as received) and the whole field

@@ -13,7 +13,7 @@ status=0 broken=0
 # the unit tests of the modules that parse untrusted bytes.
 ASAN_TESTS="tests/unit/test_data tests/unit/test_addr tests/unit/test_maildir
 tests/unit/test_helo tests/unit/test_sender tests/unit/test_idna
-tests/unit/test_authres tests/unit/test_spf
+tests/unit/test_authres tests/unit/test_spf tests/unit/test_msghdr
 tests/e2e/run.sh"
 
 autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
