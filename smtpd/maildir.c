@@ -10,6 +10,10 @@
  *	maildir_abort - before commit: close and remove the file, free
  *	maildir_msg_id - the queue id for Received and "250 ... queued as ID"
  *
+ * maildir_prepend (maildir_prepend.c) puts our header fields on top once
+ * the body is in; maildir_set_folder (maildir_folder.c) aims the delivery
+ * at a Maildir++ folder. Both hook into maildir_deliver on the worker.
+ *
  * The protocol is the maildir one (maildir(5), qmail's maildir.c): a file
  * appears in new/ only complete and fsynced, under a name no other delivery
  * can take. One message to several maildirs is written once and hard-linked,
@@ -50,32 +54,9 @@
 #include "xmalloc.h"
 #include "log.h"
 #include "maildir.h"
+#include "maildir_int.h"
 
-#define MAILDIR_BUFSIZE	(64 * 1024)	/* write batching on the loop side */
 #define MAILDIR_WORKERS	8		/* fsyncs in flight at once */
-#define MAILDIR_ID_MAX	80		/* "SECONDS.M<usec>P<pid>Q<seq>" */
-#define MAILDIR_SIZE_MAX 24		/* ",S=" and up to 20 digits */
-
-struct maildir_msg {
-	struct maildir_msg *next;	/* job or done queue */
-	char		**dirs;		/* distinct maildirs; dirs[0] holds tmp */
-	size_t		 ndirs;
-	char		**made;		/* copies in new/, for the rollback */
-	char		**syncdirs;	/* dirs that got a new subdirectory */
-	size_t		 nsync;
-	char		*tmppath;	/* dirs[0]/tmp/NAME */
-	char		 name[NAME_MAX + 1];	/* NAME, without ",S=" */
-	char		 id[MAILDIR_ID_MAX];
-	int		 fd;
-	char		*buf;
-	size_t		 buflen;
-	int		 werr;		/* first write error, sticky */
-	int		 committed;	/* loop thread only */
-	int		 detached;	/* loop thread only */
-	maildir_done_fn	*cb;
-	void		*arg;
-	int		 result;	/* 0 or errno, set by the worker */
-};
 
 /* The worker and its two queues. */
 static struct {
@@ -120,12 +101,13 @@ maildir_free(struct maildir_msg *m)
 	free(m->syncdirs);
 	free(m->tmppath);
 	free(m->buf);
+	free(m->pre);
 	free(m);
 }
 
 /* maildir_path - snprintf into a PATH_MAX buffer; ENAMETOOLONG on truncation */
 
-static int PRINTF_LIKE(2, 3)
+int
 maildir_path(char *dst, const char *fmt, ...)
 {
 	va_list ap;
@@ -143,7 +125,7 @@ maildir_path(char *dst, const char *fmt, ...)
 
 /* maildir_add_sync - remember that dir must be fsynced: we created a child */
 
-static void
+void
 maildir_add_sync(struct maildir_msg *m, const char *dir, size_t len)
 {
 	size_t i;
@@ -159,7 +141,7 @@ maildir_add_sync(struct maildir_msg *m, const char *dir, size_t len)
 
 /* maildir_mkdir - mkdir 0700, remembering the parent; EEXIST is fine */
 
-static int
+int
 maildir_mkdir(struct maildir_msg *m, const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -198,7 +180,7 @@ maildir_mkdirs(struct maildir_msg *m, const char *dir)
 
 /* maildir_isdir - 0 when path is a directory, ENOENT, ENOTDIR or errno */
 
-static int
+int
 maildir_isdir(const char *path, struct stat *st)
 {
 	if (stat(path, st) == -1)
@@ -208,7 +190,7 @@ maildir_isdir(const char *path, struct stat *st)
 
 /* maildir_prepare - make sure dir, dir/tmp, dir/new, dir/cur are directories */
 
-static int
+int
 maildir_prepare(struct maildir_msg *m, const char *dir, struct stat *st)
 {
 	static const char *const sub[] = { "tmp", "new", "cur" };
@@ -291,8 +273,8 @@ maildir_create(struct maildir_msg *m, const char *hostname)
 		if ((e = maildir_path(path, "%s/tmp/%s", m->dirs[0],
 		    m->name)) != 0)
 			return e;
-		m->fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-		    0600);
+		/* Read-write: a late prepend copies from it (maildir_rewrite). */
+		m->fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
 		if (m->fd != -1) {
 			m->tmppath = xstrdup(path);
 			return 0;
@@ -342,6 +324,7 @@ maildir_open(const char *const *maildirs, size_t n, const char *hostname,
 	if ((e = maildir_create(m, hostname)) != 0)
 		goto fail;
 	m->buf = xmalloc(MAILDIR_BUFSIZE);
+	m->bufsize = MAILDIR_BUFSIZE;
 	free(ids);
 	return m;
 
@@ -354,7 +337,7 @@ fail:
 
 /* maildir_write_all - write(2) until done; 0 or errno */
 
-static int
+int
 maildir_write_all(int fd, const char *p, size_t len)
 {
 	ssize_t n;
@@ -381,21 +364,23 @@ maildir_write(struct maildir_msg *m, const char *p, size_t len)
 {
 	size_t n;
 
-	if (m->committed) {
+	/* After maildir_prepend the message is complete. */
+	if (m->committed || m->prepended) {
 		errno = EINVAL;
 		return -1;
 	}
 	while (len > 0 && m->werr == 0) {
-		n = MAILDIR_BUFSIZE - m->buflen;
+		n = m->bufsize - m->buflen;
 		if (n > len)
 			n = len;
 		memcpy(m->buf + m->buflen, p, n);
 		m->buflen += n;
 		p += n;
 		len -= n;
-		if (m->buflen == MAILDIR_BUFSIZE) {
+		if (m->buflen == m->bufsize) {
 			m->werr = maildir_write_all(m->fd, m->buf, m->buflen);
 			m->buflen = 0;
+			m->flushed = 1;
 		}
 	}
 	if (m->werr != 0) {
@@ -407,7 +392,7 @@ maildir_write(struct maildir_msg *m, const char *p, size_t len)
 
 /* maildir_fsync_dir - make a directory's entries durable */
 
-static int
+int
 maildir_fsync_dir(const char *path)
 {
 	int fd, e = 0;
@@ -422,18 +407,19 @@ maildir_fsync_dir(const char *path)
 	return e;
 }
 
-/* maildir_copy - EXDEV: copy src into dir/tmp/name, fsync, rename to dst */
+/* maildir_copy - EXDEV: copy src into dir/folder/tmp/name, fsync, rename
+ * to dst (in dir/folder/new: the rename must not cross file systems) */
 
 static int
-maildir_copy(const char *src, const char *dir, const char *name,
-    const char *dst)
+maildir_copy(const char *src, const char *dir, const char *folder,
+    const char *name, const char *dst)
 {
 	char tmp[PATH_MAX];
 	char *buf;
 	ssize_t n;
 	int in, out, e;
 
-	if ((e = maildir_path(tmp, "%s/tmp/%s", dir, name)) != 0)
+	if ((e = maildir_path(tmp, "%s%s/tmp/%s", dir, folder, name)) != 0)
 		return e;
 	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
 		return errno;
@@ -479,7 +465,7 @@ maildir_rollback(struct maildir_msg *m)
 			    strerror(errno));
 		/* A link that survives a crash would be a duplicate, the
 		 * lesser evil; still, try to make the removal durable. */
-		if (maildir_path(path, "%s/new", m->dirs[i]) == 0)
+		if (maildir_path(path, "%s%s/new", m->dirs[i], m->folder) == 0)
 			(void)maildir_fsync_dir(path);
 	}
 	if (unlink(m->tmppath) == -1 && errno != ENOENT)
@@ -499,10 +485,17 @@ maildir_deliver(struct maildir_msg *m)
 
 	m->made = xcalloc(m->ndirs, sizeof(*m->made));
 	e = m->werr;
+	/* A folder (maildir_set_folder) first: a cheap failure, before any
+	 * copy. The tmp file stays in dirs[0]/tmp: same file system. */
+	for (i = 0; e == 0 && m->folder[0] != '\0' && i < m->ndirs; i++)
+		e = maildir_folder_prepare(m, m->dirs[i]);
 	if (e == 0)
 		e = maildir_write_all(m->fd, m->buf, m->buflen);
-	/* The data must be on disk before any name points to it. */
-	if (e == 0 && fsync(m->fd) == -1)
+	/* The data must be on disk before any name points to it; a late
+	 * prepend makes a new file, fsynced by maildir_rewrite. */
+	if (e == 0 && m->pre != NULL)
+		e = maildir_rewrite(m);
+	else if (e == 0 && fsync(m->fd) == -1)
 		e = errno;
 	if (e == 0 && fstat(m->fd, &st) == -1)
 		e = errno;
@@ -511,8 +504,8 @@ maildir_deliver(struct maildir_msg *m)
 		e = errno;
 	m->fd = -1;
 	for (i = 0; e == 0 && i < m->ndirs; i++) {
-		e = maildir_path(dst, "%s/new/%s,S=%jd", m->dirs[i], m->name,
-		    (intmax_t)st.st_size);
+		e = maildir_path(dst, "%s%s/new/%s,S=%jd", m->dirs[i],
+		    m->folder, m->name, (intmax_t)st.st_size);
 		if (e != 0)
 			break;
 		if (link(m->tmppath, dst) == -1) {
@@ -520,14 +513,15 @@ maildir_deliver(struct maildir_msg *m)
 			/* Another file system (or a bind mount): copy. */
 			if (e == EXDEV)
 				e = maildir_copy(m->tmppath, m->dirs[i],
-				    m->name, dst);
+				    m->folder, m->name, dst);
 			if (e != 0)
 				break;
 		}
 		m->made[i] = xstrdup(dst);
 	}
 	for (i = 0; e == 0 && i < m->ndirs; i++)
-		if ((e = maildir_path(path, "%s/new", m->dirs[i])) == 0)
+		if ((e = maildir_path(path, "%s%s/new", m->dirs[i],
+		    m->folder)) == 0)
 			e = maildir_fsync_dir(path);
 	for (i = 0; e == 0 && i < m->nsync; i++)
 		e = maildir_fsync_dir(m->syncdirs[i]);

@@ -1,0 +1,68 @@
+/* maildir_int.h - what maildir.c shares with maildir_folder.c and
+ * maildir_prepend.c: the message structure and the small file helpers.
+ * Nothing outside these three files includes it. */
+#ifndef MAILDIR_INT_H
+#define MAILDIR_INT_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "maildir.h"
+
+struct stat;
+
+#define MAILDIR_BUFSIZE	(64 * 1024)	/* write batching on the loop side */
+#define MAILDIR_ID_MAX	80		/* "SECONDS.M<usec>P<pid>Q<seq>" */
+#define MAILDIR_SIZE_MAX 24		/* ",S=" and up to 20 digits */
+#define MAILDIR_FOLDER_MAX 64		/* ".Junk": a Maildir++ folder name */
+#define MAILDIR_PREPEND_MAX (64 * 1024)	/* trace + Authentication-Results */
+
+/*
+ * One message on its way. The loop thread owns it until maildir_commit(),
+ * the worker from then until it puts it on the done queue (maildir.c).
+ */
+struct maildir_msg {
+	struct maildir_msg *next;	/* job or done queue */
+	char		**dirs;		/* distinct maildirs; dirs[0] holds tmp */
+	size_t		 ndirs;
+	char		**made;		/* copies in new/, for the rollback */
+	char		**syncdirs;	/* dirs that got a new subdirectory */
+	size_t		 nsync;
+	char		*tmppath;	/* dirs[0]/tmp/NAME */
+	char		 name[NAME_MAX + 1];	/* NAME, without ",S=" */
+	char		 id[MAILDIR_ID_MAX];
+	/* "" (the inbox) or "/.Junk": appended to each maildir for new/ */
+	char		 folder[MAILDIR_FOLDER_MAX + 2];
+	int		 fd;		/* tmppath, read-write */
+	int		 flushed;	/* some bytes went to fd already */
+	char		*buf;
+	size_t		 buflen;
+	size_t		 bufsize;	/* MAILDIR_BUFSIZE, more after a prepend */
+	char		*pre;		/* text the worker puts on top */
+	size_t		 prelen;
+	int		 prepended;	/* maildir_prepend was called */
+	int		 werr;		/* first write error, sticky */
+	int		 committed;	/* loop thread only */
+	int		 detached;	/* loop thread only */
+	maildir_done_fn	*cb;
+	void		*arg;
+	int		 result;	/* 0 or errno, set by the worker */
+};
+
+/* maildir.c */
+int	maildir_path(char *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	maildir_add_sync(struct maildir_msg *, const char *, size_t);
+int	maildir_mkdir(struct maildir_msg *, const char *);
+int	maildir_prepare(struct maildir_msg *, const char *, struct stat *);
+int	maildir_isdir(const char *, struct stat *);
+int	maildir_write_all(int, const char *, size_t);
+int	maildir_fsync_dir(const char *);
+
+/* maildir_folder.c: on the worker, before the links */
+int	maildir_folder_prepare(struct maildir_msg *, const char *);
+
+/* maildir_prepend.c: on the worker, after the last flush */
+int	maildir_rewrite(struct maildir_msg *);
+
+#endif
