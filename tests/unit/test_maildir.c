@@ -2,6 +2,10 @@
  * with a real event loop, a real worker thread and real directories.
  *
  *	case "maildir": delivery, dedup, rollback, abort, detach, 50 in a row
+ *	case "prepend": maildir_prepend in memory and by the worker's rewrite
+ *	  (copy_file_range, and its read/write fallback: this file interposes
+ *	  copy_file_range to make it fail), with several maildirs
+ *	case "folder": maildir_set_folder (Maildir++ .Junk), names refused
  *	case "mount": ENOSPC and EXDEV on a 64 KiB tmpfs in a private mount
  *	  namespace (unshare(CLONE_NEWNS), invisible to the host); skipped with
  *	  a note when not permitted (not root) or when STRICTMX_TEST_MOUNT=0.
@@ -10,6 +14,8 @@
 #define _GNU_SOURCE 1		/* unshare() */
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +34,7 @@
 #include <event2/thread.h>
 
 #include "maildir.h"
+#include "maildir_int.h"	/* MAILDIR_BUFSIZE, MAILDIR_PREPEND_MAX */
 
 #define HOST		"mx.example/x:y"
 #define HOST_ESC	"mx\\.example\\\\057x\\\\072y"	/* as a regex */
@@ -86,7 +93,9 @@ teardown(void)
 	if (base != NULL)
 		event_base_free(base);
 	base = NULL;
-	(void)umount2(path("small", NULL), MNT_DETACH);	/* a failed test_enospc */
+	/* After a failed test_enospc or test_prepend_enospc: */
+	(void)umount2(path("small", NULL), MNT_DETACH);
+	(void)umount2(path("mid", NULL), MNT_DETACH);
 	nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -520,6 +529,448 @@ START_TEST(test_fifty)
 END_TEST
 
 /*
+ * The "prepend" case. copy_file_range is interposed here (the test binary's
+ * definition wins over libc's for libstrictmx.a): cfr_fail makes it fail
+ * with that errno, cfr_calls proves that the worker really went through it.
+ */
+
+static int cfr_fail;		/* set before commit: the queue's mutex orders it */
+static int cfr_calls;
+
+ssize_t
+copy_file_range(int in, off64_t *inoff, int out, off64_t *outoff, size_t len,
+    unsigned int flags)
+{
+	__atomic_add_fetch(&cfr_calls, 1, __ATOMIC_SEQ_CST);
+	if (cfr_fail != 0) {
+		errno = cfr_fail;
+		return -1;
+	}
+	return syscall(SYS_copy_file_range, in, inoff, out, outoff, len, flags);
+}
+
+#define PRE	"Return-Path: <a@b.example>\nReceived: from x by y; now\n" \
+		"Authentication-Results: mx.example; dkim=pass\n"
+
+/* cat2 - a + b, malloc'ed */
+
+static char *
+cat2(const char *a, size_t alen, const char *b, size_t blen)
+{
+	char *p = malloc(alen + blen);
+
+	ck_assert_ptr_nonnull(p);
+	memcpy(p, a, alen);
+	memcpy(p + alen, b, blen);
+	return p;
+}
+
+/* tmp_size - size of the one file in dir/tmp */
+
+static long long
+tmp_size(const char *dir)
+{
+	char name[NAME_MAX + 1], file[PATH_MAX + NAME_MAX + 8];
+	struct stat st;
+
+	snprintf(file, sizeof(file), "%s/tmp", dir);
+	ck_assert_int_eq(entries(file, name, sizeof(name)), 1);
+	snprintf(file, sizeof(file), "%s/tmp/%s", dir, name);
+	ck_assert_int_eq(stat(file, &st), 0);
+	return (long long)st.st_size;
+}
+
+/* new_stat - stat of the one file in dir/new */
+
+static void
+new_stat(const char *dir, struct stat *st)
+{
+	char name[NAME_MAX + 1], file[PATH_MAX + NAME_MAX + 8];
+
+	snprintf(file, sizeof(file), "%s/new", dir);
+	ck_assert_int_eq(entries(file, name, sizeof(name)), 1);
+	snprintf(file, sizeof(file), "%s/new/%s", dir, name);
+	ck_assert_int_eq(stat(file, st), 0);
+}
+
+/* deliver_pre - open dirs, write len octets of body num, prepend PRE,
+ * commit, wait; the id in id[128], the expected bytes returned; *mem tells
+ * whether the message was still all in memory (tmp file empty) */
+
+static char *
+deliver_pre(const char **dirs, size_t n, size_t len, int num, char *id,
+    int *mem, int want_err)
+{
+	struct maildir_msg *m;
+	struct done d = { 0, -1, 0 };
+	char *p = body(len < 64 ? 64 : len, num), *want;	/* body() needs 64 */
+	int err = 0;
+
+	m = maildir_open(dirs, n, HOST, &err);
+	ck_assert_msg(m != NULL, "open: %s", strerror(err));
+	snprintf(id, 128, "%s", maildir_msg_id(m));
+	write_msg(m, p, len);
+	ck_assert_int_eq(maildir_prepend(m, PRE, strlen(PRE)), 0);
+	*mem = tmp_size(dirs[0]) == 0;
+	maildir_commit(m, done_cb, &d);
+	wait_done(&d);
+	ck_assert_int_eq(d.called, 1);
+	ck_assert_msg(d.err == want_err, "err %s, want %s", strerror(d.err),
+	    strerror(want_err));
+	want = cat2(PRE, strlen(PRE), p, len);
+	free(p);
+	return want;
+}
+
+/* A small message: the text goes in front in memory, one file, exact. */
+START_TEST(test_prepend_small)
+{
+	const char *dirs[1] = { path("a", NULL) };
+	size_t lens[] = { 0, 1, 2000, MAILDIR_BUFSIZE - 1 }, i;
+	char id[128], *want;
+	int mem;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		cfr_calls = 0;
+		want = deliver_pre(dirs, 1, lens[i], (int)i, id, &mem, 0);
+		ck_assert_msg(mem, "len %zu: written before commit", lens[i]);
+		check_delivered(dirs[0], id, want, strlen(PRE) + lens[i]);
+		ck_assert_int_eq(cfr_calls, 0);	/* no rewrite */
+		free(want);
+		/* Empty new/ for the next round. */
+		nftw(path("a/new", NULL), rm_cb, 4, FTW_DEPTH | FTW_PHYS);
+		ck_assert_int_eq(mkdir(path("a/new", NULL), 0700), 0);
+	}
+}
+END_TEST
+
+/* Larger than the write buffer: the worker rewrites the file (in-kernel
+ * copy); exact bytes, S= right, no tmp file left, one inode for both
+ * maildirs (hard links), the same maildir twice is one copy. */
+START_TEST(test_prepend_large)
+{
+	const char *a = path("a", NULL), *b = path("b", NULL);
+	const char *dirs[3] = { a, b, a };
+	size_t lens[] = { MAILDIR_BUFSIZE, 150000, 3 * 1024 * 1024 + 7 }, i;
+	struct stat sa, sb;
+	char id[128], *want;
+	int mem;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		cfr_calls = 0;
+		want = deliver_pre(dirs, 3, lens[i], (int)i, id, &mem, 0);
+		ck_assert_msg(!mem, "len %zu: nothing written", lens[i]);
+		ck_assert_int_gt(cfr_calls, 0);
+		check_delivered(a, id, want, strlen(PRE) + lens[i]);
+		check_delivered(b, id, want, strlen(PRE) + lens[i]);
+		new_stat(a, &sa);
+		new_stat(b, &sb);
+		ck_assert(sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev);
+		ck_assert_int_eq(sa.st_nlink, 2);
+		free(want);
+		nftw(path("a/new", NULL), rm_cb, 4, FTW_DEPTH | FTW_PHYS);
+		nftw(path("b/new", NULL), rm_cb, 4, FTW_DEPTH | FTW_PHYS);
+		ck_assert_int_eq(mkdir(path("a/new", NULL), 0700), 0);
+		ck_assert_int_eq(mkdir(path("b/new", NULL), 0700), 0);
+	}
+}
+END_TEST
+
+/* copy_file_range unavailable: the read/write loop gives the same bytes;
+ * any other copy error fails the delivery and leaves no file. */
+START_TEST(test_prepend_fallback)
+{
+	const char *a = path("a", NULL), *b = path("b", NULL);
+	const char *dirs[2] = { a, b };
+	const int fall[] = { EXDEV, ENOSYS, EOPNOTSUPP };
+	size_t len = 200001, i;
+	char id[128], *want;
+	int mem;
+
+	for (i = 0; i < sizeof(fall) / sizeof(fall[0]); i++) {
+		cfr_fail = fall[i];
+		cfr_calls = 0;
+		want = deliver_pre(dirs, 2, len, (int)i, id, &mem, 0);
+		ck_assert_int_eq(cfr_calls, 1);	/* then read/write */
+		check_delivered(a, id, want, strlen(PRE) + len);
+		check_delivered(b, id, want, strlen(PRE) + len);
+		free(want);
+		nftw(path("a/new", NULL), rm_cb, 4, FTW_DEPTH | FTW_PHYS);
+		nftw(path("b/new", NULL), rm_cb, 4, FTW_DEPTH | FTW_PHYS);
+		ck_assert_int_eq(mkdir(path("a/new", NULL), 0700), 0);
+		ck_assert_int_eq(mkdir(path("b/new", NULL), 0700), 0);
+	}
+	cfr_fail = EIO;
+	want = deliver_pre(dirs, 2, len, 9, id, &mem, EIO);
+	cfr_fail = 0;
+	free(want);
+	ck_assert_int_eq(entries(path("a/tmp", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("a/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("b/new", NULL), NULL, 0), 0);
+}
+END_TEST
+
+/* The rewrite succeeds, then a link fails: the new file goes too. */
+START_TEST(test_prepend_rollback)
+{
+	const char *dirs[2] = { path("a", NULL), path("b", NULL) };
+	struct maildir_msg *m;
+	struct done d = { 0, -1, 0 };
+	char *p = body(100000, 5);
+	int err = 0, fd;
+
+	m = maildir_open(dirs, 2, HOST, &err);
+	ck_assert_ptr_nonnull(m);
+	write_msg(m, p, 100000);
+	ck_assert_int_eq(maildir_prepend(m, PRE, strlen(PRE)), 0);
+	ck_assert_int_eq(rmdir(path("b/new", NULL)), 0);
+	fd = open(path("b/new", NULL), O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ne(fd, -1);
+	close(fd);
+	cfr_calls = 0;
+	maildir_commit(m, done_cb, &d);
+	wait_done(&d);
+	ck_assert_int_eq(d.err, ENOTDIR);
+	ck_assert_int_gt(cfr_calls, 0);
+	ck_assert_int_eq(entries(path("a/tmp", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("a/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("b/tmp", NULL), NULL, 0), 0);
+	free(p);
+}
+END_TEST
+
+/* The contract: once, before commit, bounded; no write after it. */
+START_TEST(test_prepend_misuse)
+{
+	const char *dirs[1] = { path("a", NULL) };
+	struct maildir_msg *m;
+	struct done d = { 0, -1, 0 };
+	char *big = calloc(1, MAILDIR_PREPEND_MAX + MAILDIR_BUFSIZE), id[128];
+	int err = 0;
+
+	ck_assert_ptr_nonnull(big);
+	m = maildir_open(dirs, 1, HOST, &err);
+	ck_assert_ptr_nonnull(m);
+	snprintf(id, sizeof(id), "%s", maildir_msg_id(m));
+	write_msg(m, "body\n", 5);
+	ck_assert_int_eq(maildir_prepend(m, big, MAILDIR_PREPEND_MAX + 1), -1);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	ck_assert_int_eq(maildir_prepend(m, "H: 1\n", 5), 0);
+	ck_assert_int_eq(maildir_prepend(m, "H: 2\n", 5), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(maildir_write(m, "more\n", 5), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	maildir_commit(m, done_cb, &d);
+	wait_done(&d);
+	ck_assert_int_eq(d.err, 0);
+	check_delivered(dirs[0], id, "H: 1\nbody\n", 10);
+	/* Abort after a late prepend: nothing left either. */
+	m = maildir_open(dirs, 1, HOST, &err);
+	ck_assert_ptr_nonnull(m);
+	write_msg(m, big, MAILDIR_BUFSIZE + 10);
+	ck_assert_int_eq(maildir_prepend(m, "H: 1\n", 5), 0);
+	maildir_abort(m);
+	ck_assert_int_eq(entries(path("a/tmp", NULL), NULL, 0), 0);
+	free(big);
+}
+END_TEST
+
+/*
+ * The "folder" case.
+ */
+
+/* check_folder - dir/name is a Maildir++ folder as Dovecot expects it */
+
+static void
+check_folder(const char *dir, const char *name)
+{
+	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
+	char file[PATH_MAX + 64];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(file, sizeof(file), "%s/%s%s", dir, name, sub[i]);
+		ck_assert_msg(stat(file, &st) == 0 && S_ISDIR(st.st_mode),
+		    "%s", file);
+		ck_assert_msg((st.st_mode & 07777) == 0700, "%s mode %o", file,
+		    (int)(st.st_mode & 07777));
+	}
+	snprintf(file, sizeof(file), "%s/%s/maildirfolder", dir, name);
+	ck_assert_msg(lstat(file, &st) == 0 && S_ISREG(st.st_mode), "%s", file);
+	ck_assert_int_eq(st.st_size, 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+}
+
+/* Into .Junk of two maildirs (one new, one with an inbox already), small
+ * then large with prepend: the inbox stays empty, links in both. */
+START_TEST(test_folder)
+{
+	const char *a = path("a", NULL), *b = path("deep/b", NULL);
+	const char *ja = path("a/.Junk", NULL), *jb = path("deep/b/.Junk", NULL);
+	const char *dirs[2] = { a, b };
+	struct maildir_msg *m;
+	struct done d = { 0, -1, 0 };
+	struct stat sa, sb;
+	char id[128], id2[128], *p = body(300000, 6), *want;
+	int err = 0;
+
+	ck_assert_int_eq(mkdir(a, 0755), 0);	/* the owner's mode stays */
+	m = maildir_open(dirs, 2, HOST, &err);
+	ck_assert_ptr_nonnull(m);
+	snprintf(id, sizeof(id), "%s", maildir_msg_id(m));
+	write_msg(m, p, 1000);
+	ck_assert_int_eq(maildir_set_folder(m, ".Junk"), 0);
+	maildir_commit(m, done_cb, &d);
+	wait_done(&d);
+	ck_assert_int_eq(d.err, 0);
+	check_folder(a, ".Junk");
+	check_folder(b, ".Junk");
+	ck_assert_int_eq(mode_of(a), 0755);
+	check_delivered(ja, id, p, 1000);
+	check_delivered(jb, id, p, 1000);
+	ck_assert_int_eq(entries(path("a/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("deep/b/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("a/tmp", NULL), NULL, 0), 0);
+
+	/* Again, the folder there already; large, prepended. */
+	nftw(path("a/.Junk/new", NULL), rm_cb, 4, FTW_DEPTH | FTW_PHYS);
+	nftw(path("deep/b/.Junk/new", NULL), rm_cb, 4, FTW_DEPTH | FTW_PHYS);
+	ck_assert_int_eq(mkdir(path("a/.Junk/new", NULL), 0700), 0);
+	ck_assert_int_eq(mkdir(path("deep/b/.Junk/new", NULL), 0700), 0);
+	memset(&d, 0, sizeof(d));
+	m = maildir_open(dirs, 2, HOST, &err);
+	ck_assert_ptr_nonnull(m);
+	snprintf(id2, sizeof(id2), "%s", maildir_msg_id(m));
+	write_msg(m, p, 300000);
+	ck_assert_int_eq(maildir_set_folder(m, ".Junk"), 0);
+	ck_assert_int_eq(maildir_prepend(m, PRE, strlen(PRE)), 0);
+	maildir_commit(m, done_cb, &d);
+	wait_done(&d);
+	ck_assert_int_eq(d.err, 0);
+	want = cat2(PRE, strlen(PRE), p, 300000);
+	check_delivered(ja, id2, want, strlen(PRE) + 300000);
+	check_delivered(jb, id2, want, strlen(PRE) + 300000);
+	new_stat(ja, &sa);
+	new_stat(jb, &sb);
+	ck_assert(sa.st_ino == sb.st_ino);
+	ck_assert_int_eq(entries(path("a/tmp", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("a/new", NULL), NULL, 0), 0);
+	free(want);
+	free(p);
+}
+END_TEST
+
+/* A nested folder, a name with a space; NULL goes back to the inbox. */
+START_TEST(test_folder_names_ok)
+{
+	const char *a = path("a", NULL);
+	const char *dirs[1] = { a };
+	char longest[MAILDIR_FOLDER_MAX + 1];
+	const char *good[] = { ".Junk.Old", ".Junk E-mail", ".x", longest };
+	struct maildir_msg *m;
+	struct done d;
+	char id[128], dir[PATH_MAX];
+	size_t i;
+	int err = 0;
+
+	memset(longest, 'L', MAILDIR_FOLDER_MAX);
+	longest[0] = '.';
+	longest[MAILDIR_FOLDER_MAX] = '\0';
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(&d, 0, sizeof(d));
+		m = maildir_open(dirs, 1, HOST, &err);
+		ck_assert_ptr_nonnull(m);
+		snprintf(id, sizeof(id), "%s", maildir_msg_id(m));
+		write_msg(m, "x\n", 2);
+		ck_assert_int_eq(maildir_set_folder(m, good[i]), 0);
+		maildir_commit(m, done_cb, &d);
+		wait_done(&d);
+		ck_assert_int_eq(d.err, 0);
+		check_folder(a, good[i]);
+		snprintf(dir, sizeof(dir), "%s/%s", a, good[i]);
+		check_delivered(dir, id, "x\n", 2);
+	}
+	memset(&d, 0, sizeof(d));
+	m = maildir_open(dirs, 1, HOST, &err);
+	ck_assert_ptr_nonnull(m);
+	snprintf(id, sizeof(id), "%s", maildir_msg_id(m));
+	write_msg(m, "y\n", 2);
+	ck_assert_int_eq(maildir_set_folder(m, ".Junk"), 0);
+	ck_assert_int_eq(maildir_set_folder(m, NULL), 0);
+	maildir_commit(m, done_cb, &d);
+	wait_done(&d);
+	ck_assert_int_eq(d.err, 0);
+	check_delivered(a, id, "y\n", 2);
+	ck_assert_int_eq(access(path("a/.Junk", NULL), F_OK), -1);
+}
+END_TEST
+
+/* Names that are not a Maildir++ folder we make: refused, and the message
+ * keeps its previous destination. */
+START_TEST(test_folder_names_bad)
+{
+	const char *dirs[1] = { path("a", NULL) };
+	char toolong[MAILDIR_FOLDER_MAX + 2];
+	const char *bad[] = { "", ".", "Junk", "..", "...", "..Junk", ".Junk.",
+	    ".Ju..nk", ".Junk/x", "./Junk", ".Junk/", "/.Junk", ".J&nk",
+	    ".J%", ".J*", ".J\"", ".J\\", ".J\t", ".J\n", ".J\x01", ".J\x7f",
+	    ".J\xc3\xa9", ".Junk:2,S", toolong };
+	struct maildir_msg *m;
+	struct done d = { 0, -1, 0 };
+	char id[128];
+	size_t i;
+	int err = 0;
+
+	memset(toolong, 'L', MAILDIR_FOLDER_MAX + 1);
+	toolong[0] = '.';
+	toolong[MAILDIR_FOLDER_MAX + 1] = '\0';
+	m = maildir_open(dirs, 1, HOST, &err);
+	ck_assert_ptr_nonnull(m);
+	snprintf(id, sizeof(id), "%s", maildir_msg_id(m));
+	write_msg(m, "z\n", 2);
+	ck_assert_int_eq(maildir_set_folder(m, ".Spam"), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		ck_assert_msg(maildir_set_folder(m, bad[i]) == -1, "%zu", i);
+		ck_assert_int_eq(errno, EINVAL);
+	}
+	maildir_commit(m, done_cb, &d);
+	ck_assert_int_eq(maildir_set_folder(m, ".Junk"), -1);	/* committed */
+	wait_done(&d);
+	ck_assert_int_eq(d.err, 0);
+	check_delivered(path("a/.Spam", NULL), id, "z\n", 2);
+	ck_assert_int_eq(entries(path("a", NULL), NULL, 0), 4);
+}
+END_TEST
+
+/* The folder cannot be made in the second maildir (".Junk" is a file):
+ * nothing lands anywhere, no tmp file. */
+START_TEST(test_folder_fail)
+{
+	const char *dirs[2] = { path("a", NULL), path("b", NULL) };
+	struct maildir_msg *m;
+	struct done d = { 0, -1, 0 };
+	int err = 0, fd;
+
+	m = maildir_open(dirs, 2, HOST, &err);
+	ck_assert_ptr_nonnull(m);
+	write_msg(m, "w\n", 2);
+	ck_assert_int_eq(maildir_set_folder(m, ".Junk"), 0);
+	fd = open(path("b/.Junk", NULL), O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ne(fd, -1);
+	close(fd);
+	maildir_commit(m, done_cb, &d);
+	wait_done(&d);
+	ck_assert_int_eq(d.err, ENOTDIR);
+	ck_assert_int_eq(entries(path("a/tmp", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("a/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("a/.Junk/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("b/new", NULL), NULL, 0), 0);
+}
+END_TEST
+
+/*
  * The "mount" case: a private mount namespace with a 64 KiB tmpfs. The
  * namespace belongs to this (forked) test process only; the host never
  * sees the mount. The worker is started after unshare() so that it lives
@@ -527,7 +978,7 @@ END_TEST
  */
 
 static int
-mount_tmpfs(const char *dir)
+mount_tmpfs(const char *dir, const char *opts)
 {
 	const char *env = getenv("STRICTMX_TEST_MOUNT");
 
@@ -544,7 +995,7 @@ mount_tmpfs(const char *dir)
 		return -1;
 	}
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
-	ck_assert_msg(mount("tmpfs", dir, "tmpfs", 0, "size=64k") == 0,
+	ck_assert_msg(mount("tmpfs", dir, "tmpfs", 0, opts) == 0,
 	    "mount tmpfs: %s", strerror(errno));
 	ck_assert_int_eq(maildir_worker_start(base), 0);
 	return 0;
@@ -574,7 +1025,7 @@ START_TEST(test_enospc)
 	int err = 0, r = 0;
 	size_t off;
 
-	if (mount_tmpfs(small) == -1)
+	if (mount_tmpfs(small, "size=64k") == -1)
 		return;
 	p = body(200000, 4);
 	/* 1. The write itself fails: maildir_write reports ENOSPC. */
@@ -634,11 +1085,76 @@ START_TEST(test_enospc)
 }
 END_TEST
 
+/* free_blocks - free blocks of the file system holding file */
+
+static unsigned long long
+free_blocks(const char *file)
+{
+	struct statvfs sv;
+
+	ck_assert_int_eq(statvfs(file, &sv), 0);
+	return (unsigned long long)sv.f_bfree;
+}
+
+/* A late prepend needs room for a second copy: when there is none the
+ * rewrite fails with ENOSPC and leaves neither file (every block comes
+ * back); an in-memory one fails at the flush; across file systems (EXDEV)
+ * the rewritten file is what gets copied. A 192 KiB tmpfs. */
+START_TEST(test_prepend_enospc)
+{
+	const char *mid = path("mid", NULL);
+	const char *s[1] = { path("mid/md", NULL) };
+	const char *as[2] = { path("a", NULL), path("mid/md", NULL) };
+	unsigned long long before;
+	char id[128], *want;
+	int mem;
+
+	if (mount_tmpfs(mid, "size=192k") == -1)
+		return;
+	/* 1. Room for both files (20 + 20 of 48 pages). */
+	want = deliver_pre(s, 1, 80000, 7, id, &mem, 0);
+	ck_assert(!mem);
+	check_delivered(s[0], id, want, strlen(PRE) + 80000);
+	free(want);
+	nftw(path("mid/md/new", NULL), rm_cb, 4, FTW_DEPTH | FTW_PHYS);
+	ck_assert_int_eq(mkdir(path("mid/md/new", NULL), 0700), 0);
+
+	/* 2. 12 pages of filler: the second copy does not fit. */
+	fill(path("mid/filler", NULL), 48 * 1024);
+	before = free_blocks(mid);
+	want = deliver_pre(s, 1, 80000, 8, id, &mem, ENOSPC);
+	free(want);
+	ck_assert_int_eq(entries(path("mid/md/tmp", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("mid/md/new", NULL), NULL, 0), 0);
+	ck_assert_uint_eq(free_blocks(mid), before);
+
+	/* 3. In memory, but the disk has 16 KiB left: the flush fails. */
+	fill(path("mid/filler2", NULL), 128 * 1024);
+	want = deliver_pre(s, 1, 30000, 9, id, &mem, ENOSPC);
+	ck_assert(mem);
+	free(want);
+	ck_assert_int_eq(entries(path("mid/md/tmp", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("mid/md/new", NULL), NULL, 0), 0);
+
+	/* 4. Room again; a/tmp is on another file system than mid/md. */
+	ck_assert_int_eq(unlink(path("mid/filler", NULL)), 0);
+	ck_assert_int_eq(unlink(path("mid/filler2", NULL)), 0);
+	want = deliver_pre(as, 2, 100000, 10, id, &mem, 0);
+	check_delivered(as[0], id, want, strlen(PRE) + 100000);
+	check_delivered(as[1], id, want, strlen(PRE) + 100000);
+	free(want);
+
+	maildir_worker_stop();
+	ck_assert_msg(umount(mid) == 0, "umount: %s", strerror(errno));
+}
+END_TEST
+
 int
 main(void)
 {
 	Suite *s = suite_create("maildir");
 	TCase *tc = tcase_create("maildir"), *tm = tcase_create("mount");
+	TCase *tp = tcase_create("prepend"), *tf = tcase_create("folder");
 	SRunner *sr;
 	int failed;
 
@@ -655,9 +1171,25 @@ main(void)
 	tcase_add_test(tc, test_stop_drains);
 	tcase_add_test(tc, test_fifty);
 	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(tp, setup, teardown);
+	tcase_set_timeout(tp, 60);
+	tcase_add_test(tp, test_prepend_small);
+	tcase_add_test(tp, test_prepend_large);
+	tcase_add_test(tp, test_prepend_fallback);
+	tcase_add_test(tp, test_prepend_rollback);
+	tcase_add_test(tp, test_prepend_misuse);
+	suite_add_tcase(s, tp);
+	tcase_add_checked_fixture(tf, setup, teardown);
+	tcase_set_timeout(tf, 60);
+	tcase_add_test(tf, test_folder);
+	tcase_add_test(tf, test_folder_names_ok);
+	tcase_add_test(tf, test_folder_names_bad);
+	tcase_add_test(tf, test_folder_fail);
+	suite_add_tcase(s, tf);
 	tcase_add_checked_fixture(tm, setup, teardown);
 	tcase_set_timeout(tm, 60);
 	tcase_add_test(tm, test_enospc);
+	tcase_add_test(tm, test_prepend_enospc);
 	suite_add_tcase(s, tm);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
