@@ -19,13 +19,19 @@ struct maildir_msg *maildir_open(const char *const *, size_t, const char *,
 int	maildir_write(struct maildir_msg *, const char *, size_t);
 /* maildir_prepend - text for the very top of the message (our trace and
  * Authentication-Results fields, known only once the body is in), once,
- * before commit. A message still in the write buffer gets it in memory;
- * a larger one is rewritten by the worker (header + in-kernel copy), so
- * the loop never copies a file. 0, or -1 with errno. */
+ * after the last maildir_write and before commit (a later write is
+ * EINVAL). A message still in the write buffer gets it in memory; a
+ * larger one is rewritten by the worker at commit (header + in-kernel
+ * copy), so the loop never copies a file; a failure there comes to the
+ * commit callback (ENOSPC...). 0, or -1 with errno: EINVAL (twice, after
+ * commit), EMSGSIZE (over 64 KiB), or the message's write error. */
 int	maildir_prepend(struct maildir_msg *, const char *, size_t);
-/* maildir_set_folder - deliver into the Maildir++ folder NAME (".Junk")
- * of every maildir instead of its inbox; the folder (tmp, new, cur and
- * the maildirfolder file) is created when missing, durably. 0 or -1. */
+/* maildir_set_folder - before commit: deliver into the Maildir++ folder
+ * NAME (".Junk": a dot, then letters, digits, "-_+=, @" and dots, no "..",
+ * no trailing dot, at most 64 octets) of every maildir instead of its
+ * inbox; NULL: the inbox again. The worker creates the folder (tmp, new,
+ * cur 0700 and the empty maildirfolder file) when missing, durably; a
+ * failure there comes to the commit callback. 0, or -1 with EINVAL. */
 int	maildir_set_folder(struct maildir_msg *, const char *);
 void	maildir_commit(struct maildir_msg *, maildir_done_fn *, void *);
 void	maildir_detach(struct maildir_msg *);
