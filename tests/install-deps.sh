@@ -8,7 +8,7 @@ libudns-dev libidn2-dev libsqlite3-dev sqlite3 check python3 python3-pytest swak
 dnsmasq-base iproute2 util-linux groff-base openssl libnet-ssleay-perl libio-socket-ssl-perl
 dpkg-dev debhelper rsync systemd python3-seccomp fail2ban postfix clang libclang-rt-14-dev
 python3-spf python3-yaml python3-dkim python3-nacl python3-dnspython opendkim
-opendkim-tools"
+opendkim-tools dovecot-imapd"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
@@ -20,8 +20,9 @@ if [ -n "$missing" ]; then
 	# directory: the package must not configure a system MTA.
 	echo "postfix postfix/main_mailer_type select No configuration" |
 		debconf-set-selections
-	# fail2ban is here for fail2ban-regex only: keep its service (and any
-	# other) from starting while we install.
+	# fail2ban is here for fail2ban-regex only, dovecot-imapd for a
+	# private instance (tests/dovecot/run.sh): keep their services (and
+	# any other) from starting while we install.
 	blocker=
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
