@@ -5,10 +5,10 @@
 
 #include <stddef.h>
 
+#include "msghdr.h"	/* not a bare "struct msghdr;": see msghdr.h */
 #include "strictmx.h"
 
 struct event_base;
-struct msghdr;
 
 /* RFC 8601 §2.7.1 results, in the order of the name table. */
 enum dkim_result {

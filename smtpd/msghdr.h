@@ -4,6 +4,12 @@
 #define MSGHDR_H
 
 #include <stddef.h>
+/* POSIX <sys/socket.h> has a struct msghdr of its own (sendmsg), and
+ * libevent's and the resolver's headers include it: so it is included
+ * first here, and this header's struct is really smx_msghdr. Users keep
+ * writing struct msghdr; none of them use sendmsg's. */
+#include <sys/socket.h>
+#define msghdr	smx_msghdr
 
 /* The most header octets kept. A header section larger than this is not
  * kept whole: DKIM then reports its signatures as permerror ("header
