@@ -4,8 +4,10 @@
  *	report_compute - count every line of the report for [since, until)
  *	report_percent - part of whole in percent, 0 when whole is 0
  *	report_print_text - the eleven lines, a blank line, our own lines,
- *		a blank line, the SPF lines (DESIGN §8)
+ *		then after a blank line each the SPF, DKIM and DMARC lines
+ *		(DESIGN §8)
  *	report_print_json - the same numbers as one JSON object
+ *	report_json_string - a JSON string of any bytes, valid UTF-8 out
  *	report_parse_day - strict YYYY-MM-DD into a struct tm
  *	report_day_start - epoch of local midnight, a number of days later
  *	report_today - today's local date as YYYY-MM-DD
@@ -71,7 +73,9 @@
 	" FROM sessions WHERE start >= ?1 AND start < ?2"
 
 /* Messages that reached the end of DATA, by SPF result; NULL is a
- * message whose SPF was not evaluated (spf_policy off, exempt client). */
+ * message whose SPF was not evaluated (spf_policy off, exempt client).
+ * Then by DKIM (report.h), by DMARC result (NULL: dmarc_policy off) and
+ * the two dispositions DMARC causes. */
 #define REPORT_AUTH_SQL \
 	"SELECT count(*) FILTER (WHERE spf_result = 'pass')," \
 	"  count(*) FILTER (WHERE spf_result = 'fail')," \
@@ -80,7 +84,18 @@
 	"  count(*) FILTER (WHERE spf_result = 'none')," \
 	"  count(*) FILTER (WHERE spf_result = 'temperror')," \
 	"  count(*) FILTER (WHERE spf_result = 'permerror')," \
-	"  count(*) FILTER (WHERE spf_result IS NULL)" \
+	"  count(*) FILTER (WHERE spf_result IS NULL)," \
+	"  count(*) FILTER (WHERE " REPORT_DKIM_PASS_SQL ")," \
+	"  count(*) FILTER (WHERE " REPORT_DKIM_FAIL_SQL ")," \
+	"  count(*) FILTER (WHERE " REPORT_DKIM_NONE_SQL ")," \
+	"  count(*) FILTER (WHERE dmarc_result = 'pass')," \
+	"  count(*) FILTER (WHERE dmarc_result = 'fail')," \
+	"  count(*) FILTER (WHERE dmarc_result = 'none')," \
+	"  count(*) FILTER (WHERE dmarc_result = 'temperror')," \
+	"  count(*) FILTER (WHERE dmarc_result = 'permerror')," \
+	"  count(*) FILTER (WHERE dmarc_result IS NULL)," \
+	"  count(*) FILTER (WHERE disposition = 'junk')," \
+	"  count(*) FILTER (WHERE " REPORT_REFUSED_DMARC_SQL ")" \
 	" FROM auth WHERE time >= ?1 AND time < ?2"
 
 /* report_has_table - 1 when the database has the table: a schema 1 file
@@ -145,7 +160,10 @@ report_compute(sqlite3 *db, double since, double until, struct report *r)
 	uint64_t *const auth[] = {
 		&r->spf_pass, &r->spf_fail, &r->spf_softfail, &r->spf_neutral,
 		&r->spf_none, &r->spf_temperror, &r->spf_permerror,
-		&r->spf_unchecked,
+		&r->spf_unchecked, &r->dkim_pass, &r->dkim_fail,
+		&r->dkim_none, &r->dmarc_pass, &r->dmarc_fail, &r->dmarc_none,
+		&r->dmarc_temperror, &r->dmarc_permerror, &r->dmarc_unchecked,
+		&r->junk, &r->refused_dmarc,
 	};
 	int has_auth;
 
@@ -224,23 +242,70 @@ report_print_text(FILE *fp, const struct report *r, const char *since,
 	report_line(fp, "spf temperror", r->spf_temperror);
 	report_line(fp, "spf permerror", r->spf_permerror);
 	report_line(fp, "spf not checked", r->spf_unchecked);
+	fputc('\n', fp);
+	report_line(fp, "dkim pass", r->dkim_pass);
+	report_line(fp, "dkim fail", r->dkim_fail);
+	report_line(fp, "dkim none", r->dkim_none);
+	fputc('\n', fp);
+	report_line(fp, "dmarc pass", r->dmarc_pass);
+	report_line(fp, "dmarc fail", r->dmarc_fail);
+	report_line(fp, "dmarc none", r->dmarc_none);
+	report_line(fp, "dmarc temperror", r->dmarc_temperror);
+	report_line(fp, "dmarc permerror", r->dmarc_permerror);
+	report_line(fp, "dmarc not checked", r->dmarc_unchecked);
+	report_line(fp, "-junk", r->junk);
+	report_line(fp, "-refused by dmarc", r->refused_dmarc);
+}
+
+/* report_utf8_len - the length of the well-formed UTF-8 sequence at s
+ * (RFC 3629 §4: no overlong form, no surrogate, at most U+10FFFF), or 0. */
+static size_t
+report_utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)		/* stops at the NUL: 0 is no 10xxxxxx */
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
 }
 
 /* report_json_string - a JSON string (RFC 8259 §7): quote, backslash and
- * control characters escaped, other bytes as they are. */
-static void
+ * control characters escaped, well-formed UTF-8 as it is, and any other
+ * byte (the database keeps what the network sent) as U+FFFD, so that the
+ * output is always valid JSON (RFC 8259 §8.1). */
+void
 report_json_string(FILE *fp, const char *s)
 {
-	fputc('"', fp);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
 
-		if (c == '"' || c == '\\')
-			fprintf(fp, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(fp, "\\u%04x", c);
-		else
-			fputc(c, fp);
+	fputc('"', fp);
+	while (*p != '\0') {
+		if (*p == '"' || *p == '\\')
+			fprintf(fp, "\\%c", *p++);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(fp, "\\u%04x", *p++);
+		else if (*p < 0x80)
+			fputc(*p++, fp);
+		else if ((n = report_utf8_len(p)) > 0) {
+			fwrite(p, 1, n, fp);
+			p += n;
+		} else {
+			fputs("\\ufffd", fp);
+			p++;
+		}
 	}
 	fputc('"', fp);
 }
@@ -280,6 +345,17 @@ report_print_json(FILE *fp, const struct report *r, const char *since,
 		{ "spf_temperror", r->spf_temperror },
 		{ "spf_permerror", r->spf_permerror },
 		{ "spf_not_checked", r->spf_unchecked },
+		{ "dkim_pass", r->dkim_pass },
+		{ "dkim_fail", r->dkim_fail },
+		{ "dkim_none", r->dkim_none },
+		{ "dmarc_pass", r->dmarc_pass },
+		{ "dmarc_fail", r->dmarc_fail },
+		{ "dmarc_none", r->dmarc_none },
+		{ "dmarc_temperror", r->dmarc_temperror },
+		{ "dmarc_permerror", r->dmarc_permerror },
+		{ "dmarc_not_checked", r->dmarc_unchecked },
+		{ "junk", r->junk },
+		{ "refused_by_dmarc", r->refused_dmarc },
 	};
 	size_t i;
 

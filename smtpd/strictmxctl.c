@@ -1,6 +1,7 @@
 /* strictmxctl.c - the admin tool: recent sessions, the field statistics,
- * and (wired by cbv_cache.c/cbv.c) one CBV now and the CBV cache, and
- * (ctl_spf.c) one SPF evaluation now.
+ * the DMARC aggregate view (report_auth.c), and (wired by cbv_cache.c/
+ * cbv.c) one CBV now and the CBV cache, and (ctl_spf.c) one SPF
+ * evaluation now.
  *
  *	main - global options, then one subcommand from ctl_cmds[]
  *	ctl_conf - load the config once (errors printed, NULL)
@@ -23,6 +24,7 @@
 #include "conf.h"
 #include "log.h"
 #include "report.h"
+#include "report_auth.h"
 #include "stats.h"
 #include "strictmxctl.h"
 #include "ctl_cbv.h"
@@ -37,7 +39,7 @@
 #define CTL_LAST_DEFAULT	20
 #define CTL_LAST_MAX		1000000
 
-static ctl_fn ctl_sessions, ctl_stats, ctl_cbv, ctl_cache, ctl_spf;
+static ctl_fn ctl_sessions, ctl_stats, ctl_auth, ctl_cbv, ctl_cache, ctl_spf;
 
 /* The subcommands. Another module wires its own by naming its function
  * here (a one-line change); until then ctl_unavailable answers. */
@@ -48,6 +50,8 @@ static const struct ctl_cmd {
 } ctl_cmds[] = {
 	{ "sessions",	ctl_sessions,	"[--last N]" },
 	{ "stats",	ctl_stats,
+	  "[--since YYYY-MM-DD] [--until YYYY-MM-DD] [--json]" },
+	{ "auth",	ctl_auth,
 	  "[--since YYYY-MM-DD] [--until YYYY-MM-DD] [--json]" },
 	{ "cbv",	ctl_cbv, "ADDRESS" },
 	{ "spf",	ctl_spf, "IP ADDRESS [HELO]" },
@@ -362,63 +366,114 @@ ctl_sessions(struct ctl *ctl, int argc, char **argv)
 	return ret;
 }
 
-/* ctl_stats - "stats [--since D] [--until D] [--json]": the report of
- * DESIGN §6 for whole local days, both inclusive, default today. */
-static int
-ctl_stats(struct ctl *ctl, int argc, char **argv)
-{
-	char today[REPORT_DAY_LEN];
-	const char *since = NULL, *until = NULL;
-	struct tm tsince, tuntil;
-	struct report r;
-	double from, to;
-	sqlite3 *db;
-	int a, rc, json = 0;
+/* A period of whole local days, both inclusive, as stats and auth take
+ * it: the dates as given (default today) and [from, to) in epoch. */
+struct ctl_period {
+	char		 today[REPORT_DAY_LEN];
+	const char	*since, *until;
+	double		 from, to;
+	int		 json;
+};
 
+/* ctl_period - parse "[--since D] [--until D] [--json]" into *p; 0, or
+ * the usage status after a message. */
+static int
+ctl_period(int argc, char **argv, struct ctl_period *p)
+{
+	struct tm tsince, tuntil;
+	int a, rc;
+
+	memset(p, 0, sizeof(*p));
 	for (a = 1; a < argc; a++) {
-		if ((rc = ctl_optval(argc, argv, &a, "--since", &since)) == 0)
-			rc = ctl_optval(argc, argv, &a, "--until", &until);
+		if ((rc = ctl_optval(argc, argv, &a, "--since",
+		    &p->since)) == 0)
+			rc = ctl_optval(argc, argv, &a, "--until", &p->until);
 		if (rc < 0)
 			return ctl_usage(argv[0]);
 		if (rc > 0)
 			continue;
 		if (strcmp(argv[a], "--json") == 0) {
-			json = 1;
+			p->json = 1;
 			continue;
 		}
 		ctl_err("%s: unknown argument: %s", argv[0], argv[a]);
 		return ctl_usage(argv[0]);
 	}
-	report_today(today, sizeof(today));
-	if (since == NULL)
-		since = today;
-	if (until == NULL)
-		until = today;
-	if (report_parse_day(since, &tsince) < 0 ||
-	    report_parse_day(until, &tuntil) < 0) {
+	report_today(p->today, sizeof(p->today));
+	if (p->since == NULL)
+		p->since = p->today;
+	if (p->until == NULL)
+		p->until = p->today;
+	if (report_parse_day(p->since, &tsince) < 0 ||
+	    report_parse_day(p->until, &tuntil) < 0) {
 		ctl_err("%s: not a date (YYYY-MM-DD): %s", argv[0],
-		    report_parse_day(since, &tsince) < 0 ? since : until);
+		    report_parse_day(p->since, &tsince) < 0 ? p->since :
+		    p->until);
 		return ctl_usage(argv[0]);
 	}
-	from = report_day_start(&tsince, 0);
-	to = report_day_start(&tuntil, 1);
-	if (from < 0 || to < 0 || from >= to) {
-		ctl_err("%s: --since %s is after --until %s", argv[0], since,
-		    until);
+	p->from = report_day_start(&tsince, 0);
+	p->to = report_day_start(&tuntil, 1);
+	if (p->from < 0 || p->to < 0 || p->from >= p->to) {
+		ctl_err("%s: --since %s is after --until %s", argv[0],
+		    p->since, p->until);
 		return ctl_usage(argv[0]);
 	}
+	return 0;
+}
+
+/* ctl_stats - "stats [--since D] [--until D] [--json]": the report of
+ * DESIGN §6 for whole local days, both inclusive, default today. */
+static int
+ctl_stats(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_period p;
+	struct report r;
+	sqlite3 *db;
+	int rc;
+
+	if ((rc = ctl_period(argc, argv, &p)) != 0)
+		return rc;
 	if ((db = ctl_db(ctl, 0)) == NULL)
 		return CTL_EXIT_ERR;
-	if (report_compute(db, from, to, &r) < 0) {
+	if (report_compute(db, p.from, p.to, &r) < 0) {
 		ctl_err("stats: %s", sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return CTL_EXIT_ERR;
 	}
 	sqlite3_close(db);
-	if (json)
-		report_print_json(stdout, &r, since, until);
+	if (p.json)
+		report_print_json(stdout, &r, p.since, p.until);
 	else
-		report_print_text(stdout, &r, since, until);
+		report_print_text(stdout, &r, p.since, p.until);
+	return CTL_EXIT_OK;
+}
+
+/* ctl_auth - "auth [--since D] [--until D] [--json]": the DMARC aggregate
+ * view of DESIGN §8 (report_auth.c) for the same periods as stats. */
+static int
+ctl_auth(struct ctl *ctl, int argc, char **argv)
+{
+	struct report_auth_row *rows;
+	struct ctl_period p;
+	size_t nrows;
+	sqlite3 *db;
+	int rc;
+
+	if ((rc = ctl_period(argc, argv, &p)) != 0)
+		return rc;
+	if ((db = ctl_db(ctl, 0)) == NULL)
+		return CTL_EXIT_ERR;
+	if (report_auth_compute(db, p.from, p.to, &rows, &nrows) < 0) {
+		ctl_err("auth: %s", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return CTL_EXIT_ERR;
+	}
+	sqlite3_close(db);
+	if (p.json)
+		report_auth_print_json(stdout, rows, nrows);
+	else
+		report_auth_print_text(stdout, rows, nrows);
+	free(rows);
 	return CTL_EXIT_OK;
 }
 

@@ -237,6 +237,19 @@ def test_auth_rows_and_stats(zone, mx, strictmxctl_path):
         "spf temperror      :       0",
         "spf permerror      :       0",
         "spf not checked    :       4",
+        "",
+        "dkim pass          :       0",
+        "dkim fail          :       0",
+        "dkim none          :       4",
+        "",
+        "dmarc pass         :       0",
+        "dmarc fail         :       0",
+        "dmarc none         :       0",
+        "dmarc temperror    :       0",
+        "dmarc permerror    :       0",
+        "dmarc not checked  :       4",
+        "-junk              :       0",
+        "-refused by dmarc  :       0",
         ""]
     j = json.loads(ctl_stats(strictmxctl_path, m, "--json"))
     assert j["spf_not_checked"] == 4 and j["spf_pass"] == 0

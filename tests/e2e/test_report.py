@@ -88,6 +88,15 @@ SPF = [("spf pass", "spf_pass"), ("spf fail", "spf_fail"),
        ("spf none", "spf_none"), ("spf temperror", "spf_temperror"),
        ("spf permerror", "spf_permerror"),
        ("spf not checked", "spf_not_checked")]
+# then by DKIM and DMARC, and the dispositions DMARC causes (issue 9)
+DKIM = [("dkim pass", "dkim_pass"), ("dkim fail", "dkim_fail"),
+        ("dkim none", "dkim_none")]
+DMARC = [("dmarc pass", "dmarc_pass"), ("dmarc fail", "dmarc_fail"),
+         ("dmarc none", "dmarc_none"),
+         ("dmarc temperror", "dmarc_temperror"),
+         ("dmarc permerror", "dmarc_permerror"),
+         ("dmarc not checked", "dmarc_not_checked"),
+         ("-junk", "junk"), ("-refused by dmarc", "refused_by_dmarc")]
 
 
 def expected(cases, sessions):
@@ -130,6 +139,9 @@ def render(e, since, until):
     out += ["%-19s:%8d" % (label, e[key]) for label, key in OWN]
     out.append("")
     out += ["%-19s:%8d" % (label, e.get(key, 0)) for label, key in SPF]
+    for block in (DKIM, DMARC):
+        out.append("")
+        out += ["%-19s:%8d" % (label, e.get(key, 0)) for label, key in block]
     return "\n".join(out) + "\n"
 
 
@@ -207,7 +219,7 @@ def test_stats_report_counts_what_happened(mx, dns, smx, tmp_path,
     print("$ strictmxctl -f strictmx.conf stats --json\n" + p.stdout)
     for _, key in LABELS + OWN:
         assert j[key] == e[key], (key, j[key], e[key])
-    for _, key in SPF:
+    for _, key in SPF + DKIM + DMARC:
         assert j[key] == 0, (key, j[key])
     assert (j["since"], j["until"]) == (day0, day1)
     assert j["refused_mail_from_percent"] == round(

@@ -41,9 +41,13 @@ static const struct report sample = {
 	.spf_pass = 900, .spf_fail = 12, .spf_softfail = 30,
 	.spf_neutral = 4, .spf_none = 200, .spf_temperror = 1,
 	.spf_permerror = 2, .spf_unchecked = 5,
+	.dkim_pass = 800, .dkim_fail = 40, .dkim_none = 314,
+	.dmarc_pass = 700, .dmarc_fail = 90, .dmarc_none = 300,
+	.dmarc_temperror = 3, .dmarc_permerror = 6, .dmarc_unchecked = 55,
+	.junk = 20, .refused_dmarc = 61,
 };
 
-/* The SPF lines of the sample, and of an empty report. */
+/* The SPF, DKIM and DMARC lines of the sample, and of an empty report. */
 #define SAMPLE_SPF \
 	"\n" \
 	"spf pass           :     900\n" \
@@ -53,7 +57,20 @@ static const struct report sample = {
 	"spf none           :     200\n" \
 	"spf temperror      :       1\n" \
 	"spf permerror      :       2\n" \
-	"spf not checked    :       5\n"
+	"spf not checked    :       5\n" \
+	"\n" \
+	"dkim pass          :     800\n" \
+	"dkim fail          :      40\n" \
+	"dkim none          :     314\n" \
+	"\n" \
+	"dmarc pass         :     700\n" \
+	"dmarc fail         :      90\n" \
+	"dmarc none         :     300\n" \
+	"dmarc temperror    :       3\n" \
+	"dmarc permerror    :       6\n" \
+	"dmarc not checked  :      55\n" \
+	"-junk              :      20\n" \
+	"-refused by dmarc  :      61\n"
 #define ZERO_SPF \
 	"\n" \
 	"spf pass           :       0\n" \
@@ -63,7 +80,20 @@ static const struct report sample = {
 	"spf none           :       0\n" \
 	"spf temperror      :       0\n" \
 	"spf permerror      :       0\n" \
-	"spf not checked    :       0\n"
+	"spf not checked    :       0\n" \
+	"\n" \
+	"dkim pass          :       0\n" \
+	"dkim fail          :       0\n" \
+	"dkim none          :       0\n" \
+	"\n" \
+	"dmarc pass         :       0\n" \
+	"dmarc fail         :       0\n" \
+	"dmarc none         :       0\n" \
+	"dmarc temperror    :       0\n" \
+	"dmarc permerror    :       0\n" \
+	"dmarc not checked  :       0\n" \
+	"-junk              :       0\n" \
+	"-refused by dmarc  :       0\n"
 
 
 static char tmpdir[64], dbpath[128];
@@ -431,6 +461,17 @@ START_TEST(test_json)
 	    "  \"spf_temperror\": 1,\n"
 	    "  \"spf_permerror\": 2,\n"
 	    "  \"spf_not_checked\": 5,\n"
+	    "  \"dkim_pass\": 800,\n"
+	    "  \"dkim_fail\": 40,\n"
+	    "  \"dkim_none\": 314,\n"
+	    "  \"dmarc_pass\": 700,\n"
+	    "  \"dmarc_fail\": 90,\n"
+	    "  \"dmarc_none\": 300,\n"
+	    "  \"dmarc_temperror\": 3,\n"
+	    "  \"dmarc_permerror\": 6,\n"
+	    "  \"dmarc_not_checked\": 55,\n"
+	    "  \"junk\": 20,\n"
+	    "  \"refused_by_dmarc\": 61,\n"
 	    "  \"refused_mail_from_percent\": 6.51,\n"
 	    "  \"refused_rcpt_to_percent\": 53.51\n"
 	    "}\n");
@@ -554,6 +595,100 @@ START_TEST(test_spf)
 }
 END_TEST
 
+/* One auth row of DKIM and DMARC results, as the daemon writes them
+ * (strictmxctl(8) "Table auth"); "" is written as NULL. */
+static void
+add_dmarc(double t, const char *dkim, const char *dmarc, const char *policy,
+    const char *disp, int code, int n)
+{
+	struct stats_auth a;
+
+	memset(&a, 0, sizeof(a));
+	a.time = t;
+	snprintf(a.session_id, sizeof(a.session_id), "S2");
+	snprintf(a.client_ip, sizeof(a.client_ip), "192.0.2.1");
+	snprintf(a.from_domain, sizeof(a.from_domain), "example.org");
+	snprintf(a.dkim, sizeof(a.dkim), "%s", dkim);
+	snprintf(a.dmarc_result, sizeof(a.dmarc_result), "%s", dmarc);
+	snprintf(a.dmarc_policy, sizeof(a.dmarc_policy), "%s", policy);
+	snprintf(a.disposition, sizeof(a.disposition), "%s", disp);
+	a.reply_code = code;
+	while (n-- > 0)
+		stats_add_auth(&a);
+}
+
+/* The DKIM lines classify the dkim column by its entries, the DMARC lines
+ * count dmarc_result, -junk the quarantined messages and -refused by
+ * dmarc only refusals that DMARC caused (550 for a p=reject failure, 451
+ * for a temperror), not a size or bare-LF refusal of the same message. */
+START_TEST(test_dkim_dmarc)
+{
+	const double t = 1790000000;
+	struct report r;
+
+	/* DKIM: 64 rows, no DMARC */
+	add_dmarc(t, "pass d=a.example s=s1", "", "", "delivered", 0, 1);
+	add_dmarc(t, "fail d=a.example s=s1; pass d=b.example s=s2", "", "",
+	    "delivered", 0, 2);
+	add_dmarc(t, "pass", "", "", "delivered", 0, 1);
+	add_dmarc(t, "fail d=a.example s=s1", "", "", "delivered", 0, 4);
+	add_dmarc(t, "temperror d=a.example s=s1; policy d=b.example s=s2",
+	    "", "", "delivered", 0, 8);
+	/* "pass" in a domain or selector is not a passing result */
+	add_dmarc(t, "neutral d=pass.example s=pass; permerror d=x s=pass",
+	    "", "", "delivered", 0, 16);
+	add_dmarc(t, "", "", "", "delivered", 0, 32);
+	/* DMARC: 4095 rows, no DKIM signature */
+	add_dmarc(t, "", "pass", "reject", "delivered", 0, 1);
+	add_dmarc(t, "", "fail", "reject", "refused", 550, 2);
+	add_dmarc(t, "", "fail", "reject", "delivered", 0, 4);	/* log */
+	add_dmarc(t, "", "fail", "quarantine", "junk", 0, 8);
+	add_dmarc(t, "", "fail", "none", "delivered", 0, 16);
+	add_dmarc(t, "", "temperror", "", "refused", 451, 32);
+	add_dmarc(t, "", "temperror", "", "delivered", 0, 64);
+	add_dmarc(t, "", "none", "", "delivered", 0, 128);
+	add_dmarc(t, "", "permerror", "", "delivered", 0, 256);
+	add_dmarc(t, "", "", "", "delivered", 0, 512);
+	add_dmarc(t, "", "fail", "reject", "refused", 552, 1024);
+	add_dmarc(t, "", "", "", "refused", 550, 2048);
+	/* outside the period */
+	add_dmarc(t - 1, "pass d=a s=b", "fail", "quarantine", "junk", 0, 7);
+	add_dmarc(t + 1, "fail d=a s=b", "fail", "reject", "refused", 550, 7);
+	compute(t, t + 1, &r);
+	ck_assert_uint_eq(r.dkim_pass, 4);
+	ck_assert_uint_eq(r.dkim_fail, 28);
+	ck_assert_uint_eq(r.dkim_none, 32 + 4095);
+	ck_assert_uint_eq(r.dmarc_pass, 1);
+	ck_assert_uint_eq(r.dmarc_fail, 2 + 4 + 8 + 16 + 1024);
+	ck_assert_uint_eq(r.dmarc_none, 128);
+	ck_assert_uint_eq(r.dmarc_temperror, 32 + 64);
+	ck_assert_uint_eq(r.dmarc_permerror, 256);
+	ck_assert_uint_eq(r.dmarc_unchecked, 64 + 512 + 2048);
+	ck_assert_uint_eq(r.junk, 8);
+	ck_assert_uint_eq(r.refused_dmarc, 2 + 32);
+	ck_assert_uint_eq(r.spf_unchecked, 64 + 4095);
+	print_text(&r, "2026-11-01", "2026-11-28");
+	ck_assert_ptr_nonnull(strstr(out,
+	    "spf not checked    :    4159\n"
+	    "\n"
+	    "dkim pass          :       4\n"
+	    "dkim fail          :      28\n"
+	    "dkim none          :    4127\n"
+	    "\n"
+	    "dmarc pass         :       1\n"
+	    "dmarc fail         :    1054\n"
+	    "dmarc none         :     128\n"
+	    "dmarc temperror    :      96\n"
+	    "dmarc permerror    :     256\n"
+	    "dmarc not checked  :    2624\n"
+	    "-junk              :       8\n"
+	    "-refused by dmarc  :      34\n"));
+	/* they are the last lines */
+	ck_assert_str_eq(out + strlen(out) - 29,
+	    "-refused by dmarc  :      34\n");
+}
+END_TEST
+
 /* A schema 1 file (no auth table) reports zero SPF lines, not an error:
  * strictmxctl opens it read-only and never migrates it. */
 START_TEST(test_no_auth_table)
@@ -612,6 +747,7 @@ main(void)
 	tcase_add_test(tc, test_percent);
 	tcase_add_test(tc, test_spf);
 	tcase_add_test(tc, test_no_auth_table);
+	tcase_add_test(tc, test_dkim_dmarc);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
