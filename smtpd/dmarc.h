@@ -5,10 +5,10 @@
 
 #include <stddef.h>
 
+#include "msghdr.h"	/* not a bare "struct msghdr;": see msghdr.h */
 #include "strictmx.h"
 
 struct event_base;
-struct msghdr;
 struct spf_outcome;
 struct dkim_outcome;
 
@@ -41,7 +41,13 @@ struct dmarc_from {
 	char	domain[SMTP_DOMAIN_MAX + 1];	/* the one domain, A-labels,
 						 * lower case; "" unless
 						 * ndomains == 1 */
+	char	problem[96];		/* printable: why ndomains is 0 (no
+					 * From:, a syntax error...); "" */
+	/* private to dmarc_from.c: hashes of the distinct domains once
+	 * there are two or more (ndomains counts up to DMARC_FROM_COUNT) */
+	unsigned long long seen[16];
 };
+#define DMARC_FROM_COUNT	16
 
 struct dmarc_outcome {
 	enum dmarc_result  result;
@@ -90,6 +96,12 @@ struct dmarc_check *dmarc_check_start(const struct dmarc_from *,
 	    const struct spf_outcome *, const struct dkim_outcome *, unsigned,
 	    dmarc_done_fn *, void *);
 void	dmarc_check_cancel(struct dmarc_check *);
+
+/* dmarc_from_value - the From: addresses of one field value (after the
+ * colon, folded lines as received) added to f (ndomains, domain): 0, or
+ * -1 with f->problem set when the value is not a usable mailbox-list or
+ * address-list. dmarc_from() calls it per field; for tests and fuzzing. */
+int	dmarc_from_value(const char *, size_t, struct dmarc_from *);
 
 const char *dmarc_result_text(enum dmarc_result);
 const char *dmarc_policy_text(enum dmarc_policy);	/* "none"... */

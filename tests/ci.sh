@@ -14,6 +14,7 @@ status=0 broken=0
 ASAN_TESTS="tests/unit/test_data tests/unit/test_addr tests/unit/test_maildir
 tests/unit/test_helo tests/unit/test_sender tests/unit/test_idna
 tests/unit/test_authres tests/unit/test_spf tests/unit/test_msghdr
+tests/unit/test_dmarc tests/unit/run_dmarc_test.sh
 tests/e2e/run.sh"
 
 autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
