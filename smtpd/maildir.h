@@ -33,6 +33,9 @@ int	maildir_prepend(struct maildir_msg *, const char *, size_t);
  * cur 0700 and the empty maildirfolder file) when missing, durably; a
  * failure there comes to the commit callback. 0, or -1 with EINVAL. */
 int	maildir_set_folder(struct maildir_msg *, const char *);
+/* maildir_folder_valid - 1 when maildir_set_folder would take NAME, else 0
+ * (for checking the configuration once, at load). */
+int	maildir_folder_valid(const char *);
 void	maildir_commit(struct maildir_msg *, maildir_done_fn *, void *);
 void	maildir_detach(struct maildir_msg *);
 void	maildir_abort(struct maildir_msg *);

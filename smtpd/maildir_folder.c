@@ -1,6 +1,7 @@
 /* maildir_folder.c - delivery into a Maildir++ folder (".Junk") instead of
  * the inbox: the rules for the name, and the folder made on demand, durably.
  *
+ *	maildir_folder_valid - 1 when NAME (".Junk") is a folder name we accept
  *	maildir_set_folder - check NAME; deliver into DIR/NAME/new (NULL: inbox)
  *	maildir_folder_prepare - on the worker: DIR/NAME with tmp, new, cur and
  *	    the maildirfolder file, each created when missing
@@ -32,9 +33,10 @@
 #include "maildir.h"
 #include "maildir_int.h"
 
-/* maildir_folder_valid - 1 when name is a Maildir++ folder we will make */
+/* maildir_folder_valid - 1 when name is a Maildir++ folder we will make,
+ * else 0; conf.c may check dmarc_quarantine_folder with it at load time */
 
-static int
+int
 maildir_folder_valid(const char *name)
 {
 	static const char other[] = "-_+=,@ ";

@@ -883,6 +883,7 @@ START_TEST(test_folder_names_ok)
 		ck_assert_ptr_nonnull(m);
 		snprintf(id, sizeof(id), "%s", maildir_msg_id(m));
 		write_msg(m, "x\n", 2);
+		ck_assert_int_eq(maildir_folder_valid(good[i]), 1);
 		ck_assert_int_eq(maildir_set_folder(m, good[i]), 0);
 		maildir_commit(m, done_cb, &d);
 		wait_done(&d);
@@ -934,6 +935,7 @@ START_TEST(test_folder_names_bad)
 		errno = 0;
 		ck_assert_msg(maildir_set_folder(m, bad[i]) == -1, "%zu", i);
 		ck_assert_int_eq(errno, EINVAL);
+		ck_assert_int_eq(maildir_folder_valid(bad[i]), 0);
 	}
 	maildir_commit(m, done_cb, &d);
 	ck_assert_int_eq(maildir_set_folder(m, ".Junk"), -1);	/* committed */
