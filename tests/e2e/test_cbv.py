@@ -980,7 +980,7 @@ def test_timeout_in_queue(mx, dns, smx):
     b.line("RCPT TO:<%s>" % RCPT)
     rep = b.read_reply(timeout=5)
     assert rep.code == 450 and "4.1.7" in rep.text and \
-        "unverified: timeout" in rep.text, rep
+        "unverified: " in rep.text and "timeout" in rep.text, rep
     assert 1.5 < time.monotonic() - t0 < 3.5
     a.expect(450, timeout=5)
     finish(a)
@@ -990,7 +990,7 @@ def test_timeout_in_queue(mx, dns, smx):
     q = [x for x in rs if x["address"] == "q@far.example"][0]
     assert sub(q, "decided_by", "outcome") == {
         "decided_by": "probe", "outcome": "tempfail"}
-    assert q["reply"].startswith("timeout"), q
+    assert "timeout" in q["reply"], q
 
 
 def test_client_leaves_while_its_probe_runs(mx, dns, smx):
