@@ -398,6 +398,8 @@ class Strictmxd:
             "helo_policy": "off",
             "sender_policy": "off",
             "spf_policy": "off",
+            "dkim_verify": "no",
+            "dmarc_policy": "off",
             "cbv": "no",
         }
         if self.resolver:
