@@ -13,7 +13,7 @@ status=0 broken=0
 # the unit tests of the modules that parse untrusted bytes.
 ASAN_TESTS="tests/unit/test_data tests/unit/test_addr tests/unit/test_maildir
 tests/unit/test_helo tests/unit/test_sender tests/unit/test_idna
-tests/unit/test_authres tests/unit/test_spf tests/unit/test_msghdr
+tests/unit/test_authres tests/unit/test_spf tests/unit/test_msghdr tests/unit/test_dkim
 tests/unit/test_dmarc tests/unit/run_dmarc_test.sh
 tests/e2e/run.sh"
 

@@ -4,7 +4,7 @@
 #
 # usage: tests/fuzz/run.sh [-t SECONDS] [-j JOBS] [NAME...]
 #        tests/fuzz/run.sh -r NAME FILE...      replay inputs, no fuzzing
-#   NAME      addr data conf cbv_reply spf (default: all five)
+#   NAME      addr data conf cbv_reply spf dkim (default: all six)
 #   -t        seconds of fuzzing per harness (default $FUZZ_TIME or 20)
 #   -j        parallel fuzzing jobs per harness (default 1)
 #   CC        the compiler (default clang; it must know -fsanitize=fuzzer)
@@ -57,6 +57,8 @@ sources() {
 		$src/cidr.c $src/addr.c $src/idna.c" ;;
 	spf) echo "$src/spf_record.c $src/spf_macro.c $src/xmalloc.c \
 		$src/log.c" ;;
+	dkim) echo "$src/msghdr.c $src/dkim_tag.c $src/dkim_sig.c \
+		$src/dkim_key.c $src/dkim_canon.c $src/xmalloc.c $src/log.c" ;;
 	*) echo "run.sh: unknown harness $1" >&2; return 1 ;;
 	esac
 }
@@ -65,6 +67,7 @@ libs() {
 	case $1 in
 	addr|conf) echo "-lidn2" ;;
 	cbv_reply) echo "-levent -ludns -lidn2" ;;
+	dkim) echo "-lcrypto" ;;
 	*) echo "" ;;
 	esac
 }
@@ -100,7 +103,7 @@ if ! $CC --version >/dev/null 2>&1; then
 fi
 
 if [ $# -eq 0 ]; then
-	set -- addr data conf cbv_reply spf
+	set -- addr data conf cbv_reply spf dkim
 fi
 
 if [ $REPLAY = yes ]; then
