@@ -176,6 +176,10 @@ dmarc_record_parse(const char *s, size_t n, struct dmarc_record *rec,
 	rec->pct = 100;
 	if (whysize > 0)
 		why[0] = '\0';
+	/* §6.6.3 step 3: nothing, not even an empty tag-spec, before v= */
+	if (!dmarc_record_is_dmarc(s, n))
+		return dmarc_fail(why, whysize, "does not start with v=DMARC1",
+		    NULL);
 	while (i < n) {
 		/* one tag-spec: [WSP] name [WSP] "=" [WSP] value [WSP] */
 		while (i < n && dmarc_wsp(s[i]))

@@ -4,7 +4,7 @@
 #
 # usage: tests/fuzz/run.sh [-t SECONDS] [-j JOBS] [NAME...]
 #        tests/fuzz/run.sh -r NAME FILE...      replay inputs, no fuzzing
-#   NAME      addr data conf cbv_reply spf dkim (default: all six)
+#   NAME      addr data conf cbv_reply spf dkim dmarc (default: all seven)
 #   -t        seconds of fuzzing per harness (default $FUZZ_TIME or 20)
 #   -j        parallel fuzzing jobs per harness (default 1)
 #   CC        the compiler (default clang; it must know -fsanitize=fuzzer)
@@ -59,13 +59,15 @@ sources() {
 		$src/log.c" ;;
 	dkim) echo "$src/msghdr.c $src/dkim_tag.c $src/dkim_sig.c \
 		$src/dkim_key.c $src/dkim_canon.c $src/xmalloc.c $src/log.c" ;;
+	dmarc) echo "$src/dmarc_record.c $src/dmarc_from.c $src/msghdr.c \
+		$src/idna.c $src/xmalloc.c $src/log.c" ;;
 	*) echo "run.sh: unknown harness $1" >&2; return 1 ;;
 	esac
 }
 
 libs() {
 	case $1 in
-	addr|conf) echo "-lidn2" ;;
+	addr|conf|dmarc) echo "-lidn2" ;;
 	cbv_reply) echo "-levent -ludns -lidn2" ;;
 	dkim) echo "-lcrypto" ;;
 	*) echo "" ;;
@@ -86,6 +88,7 @@ maxlen() {
 dict() {
 	case $1 in
 	conf) echo "-dict=$here/fuzz_conf.dict" ;;
+	dmarc) echo "-dict=$here/fuzz_dmarc.dict" ;;
 	*) echo "-dict=$here/fuzz_smtp.dict" ;;
 	esac
 }
@@ -103,7 +106,7 @@ if ! $CC --version >/dev/null 2>&1; then
 fi
 
 if [ $# -eq 0 ]; then
-	set -- addr data conf cbv_reply spf dkim
+	set -- addr data conf cbv_reply spf dkim dmarc
 fi
 
 if [ $REPLAY = yes ]; then

@@ -310,6 +310,7 @@ static const struct rec_row rec_rows[] = {
 	{ "v=DMARC1; p=none; x=\xc3\xa9", 0, -1, 0, 0, 0, 0, 0, 0 },
 	{ "", 0, -1, 0, 0, 0, 0, 0, 0 },
 	{ ";;", 0, -1, 0, 0, 0, 0, 0, 0 },
+	{ ";v=DMARC1; p=reject", 0, -1, 0, 0, 0, 0, 0, 0 },
 	{ "v=DMARC1; p=none; sp=reject; adkim=r; aspf=r", 0, 0, PN, PR, 0, 0,
 	  100, 0 },
 	{ "v=DMARC1; p=reject; x=a b  c", 0, 0, PR, PU, 0, 0, 100, 0 },
