@@ -11,7 +11,8 @@ Writes, fresh each run (new keys, same message text):
                           in tests/spf/dnsserver.py's zone format
   OUTDIR/manifest.json    one entry per message: file, tamper, note, and per
                           DKIM-Signature (top first) signer, selector, alg,
-                          canonicalisation, l=
+                          canonicalisation, l=, expect (RFC 6376 verdict),
+                          temp (the key lookup must fail temporarily)
 Signers: dkimpy's dkim.sign() (RSA and Ed25519) and OpenDKIM's `opendkim -t
 MSG -b s -x CONF` (test mode, signing: it prints the DKIM-Signature it would
 add; RSA and Ed25519 - OpenDKIM 2.11 in Debian 12 signs ed25519-sha256).
@@ -134,7 +135,10 @@ class Keys:
                  p2048[mid + 4:])
         self.txt("revoked", "v=DKIM1; k=rsa; p=")      # RFC 6376 §3.6.1
         self.txt("testing", "v=DKIM1; k=rsa; t=y; p=" + p2048)
-        # "missing": no record at all (NXDOMAIN).
+        # "missing": no record at all (NXDOMAIN). Keys that never resolve:
+        # no answer at all, and SERVFAIL (RFC 6376 §6.1.2: TEMPFAIL).
+        self.zone["timeout._domainkey." + DOMAIN] = ["TIMEOUT"]
+        self.zone["servfail._domainkey." + DOMAIN] = [{"RCODE": 2}]
         return self
 
 
@@ -243,6 +247,7 @@ class Corpus:
                 "file": fname, "tamper": tamper, "note": note,
                 "sigs": [{k: s[k] for k in ("signer", "selector", "alg", "l",
                                                   "expect")}
+                         | {"temp": s.get("temp", False)}
                          | {"c": "%s/%s" % s["c"],
                             "bits": s.get("bits", 256)}
                          for s in specs]})
@@ -412,6 +417,14 @@ def populate(c):
             nm = "%s-key-%s" % (short, sel)
             c.add(nm, message(nm), [spec(signer, 2048, rr, selector=sel)],
                   note=note, expect=exp)
+        # The key lookup times out or fails: temperror is the right answer
+        # (RFC 6376 §6.1.2); dkimpy has no such result and says False.
+        for sel, note in (("timeout", "key query never answered"),
+                          ("servfail", "key query SERVFAIL")):
+            nm = "%s-key-%s" % (short, sel)
+            c.add(nm, message(nm), [spec(signer, 2048, rr, selector=sel,
+                                         temp=True)],
+                  note=note, expect=False)
         nm = short + "-malformed-b"
         c.add(nm, message(nm), [spec(signer, 2048, rr)],
               tamper="b= not base64", post=malform_b, expect=False)

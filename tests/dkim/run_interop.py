@@ -17,9 +17,12 @@ dnsfunc=...) is True or False (a DKIMException is False); strictmx's pass
 must go with True and every other result (fail, policy, permerror) with
 False. temperror, neutral and none are never right here (the DNS server
 answers every query, no limit is set, every message is signed): they count
-as disagreements. Where RFC 8301 makes strictmx stricter than dkimpy, the
-allow-list (ALLOW) names the case and its section; such a row is printed as
-"stricter by RFC 8301", never as plain agreement.
+as disagreements, except temperror where the manifest says the key query
+is never answered or SERVFAILs ("temp"): there only temperror is right
+(RFC 6376 §6.1.2; dkimpy, which has no such result, must say False).
+Where RFC 8301 makes strictmx stricter than dkimpy, the allow-list (ALLOW)
+names the case and its section; such a row is printed as "stricter by RFC
+8301", never as plain agreement.
 Corpus self-check: each signature's expected RFC 6376 verdict (manifest
 "expect") must be dkimpy's, so a broken signer cannot make the comparison
 vacuous.
@@ -148,6 +151,10 @@ def analysis(row):
     """Who is right, per RFC 6376/8301, for a disagreement row."""
     sig, py, sm = row["sig"], row["py"], row["sm"]
     t = row["tamper"]
+    if sig.get("temp"):
+        return ("the key query is never answered or SERVFAILs: RFC 6376 "
+                "§6.1.2 makes that TEMPFAIL (temperror), and nothing else; "
+                "strictmx said %s." % sm)
     if sm in ("temperror", "neutral", "none", "missing"):
         return ("strictmx gave no verdict (%s) though the DNS server answers "
                 "every query and no signature limit is set: strictmx is "
@@ -228,7 +235,11 @@ def main():
             else:
                 res, reason = "none", "dkim_verify listed %d signatures" % n
             stricter = allowed(sig)
-            if res == "pass":
+            if sig.get("temp"):
+                # The key query is never answered or SERVFAILs: only
+                # temperror is right (RFC 6376 §6.1.2), dkimpy says False.
+                verdict = "yes" if res == "temperror" and not ok else "NO"
+            elif res == "pass":
                 verdict = "yes" if ok else "NO"
             elif res in ("fail", "policy", "permerror"):
                 if not ok:
