@@ -41,8 +41,11 @@ struct dmarc_from {
 	char	domain[SMTP_DOMAIN_MAX + 1];	/* the one domain, A-labels,
 						 * lower case; "" unless
 						 * ndomains == 1 */
-	char	problem[96];		/* printable: why ndomains is 0 (no
-					 * From:, a syntax error...); "" */
+	char	problem[96];		/* printable: why the From: cannot be
+					 * evaluated as one ("no From: field",
+					 * "several From: fields", "From:
+					 * addresses in several domains", a
+					 * syntax error...); "" when it can */
 	/* private to dmarc_from.c: hashes of the distinct domains once
 	 * there are two or more (ndomains counts up to DMARC_FROM_COUNT) */
 	unsigned long long seen[16];
@@ -78,7 +81,10 @@ void	dmarc_shutdown(void);
 
 /* dmarc_from - the From: domain(s) of a header section (RFC 5322 §3.6.2
  * mailbox-list: display names, comments, quoted strings, groups; U-labels
- * converted to A-labels). */
+ * converted to A-labels). A From: field that does not parse, or a header
+ * section past MSGHDR_MAX, gives ndomains 0 with problem set; see
+ * dmarc_from.c for what is tolerated. dmarc_check_start() makes nfields 0
+ * none, and nfields > 1, ndomains != 1 permerror (RFC 7489 §6.6.1). */
 void	dmarc_from(const struct msghdr *, struct dmarc_from *);
 
 /* dmarc_org_domain - the organisational domain (RFC 7489 §3.2) of d into
