@@ -214,7 +214,7 @@ key_lookup(struct dkim_verifier *v, const char *s, const char *d)
 
 /* dkim_headers - see the top of the file. */
 void
-dkim_headers(struct dkim_verifier *v, const struct msghdr *h)
+dkim_headers(struct dkim_verifier *v, const struct msghdr_section *h)
 {
 	struct msghdr_field *fields = NULL, f;
 	struct dkim_sigparse *p;

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "msghdr.h"	/* not a bare "struct msghdr;": see msghdr.h */
+#include "msghdr.h"
 #include "strictmx.h"
 
 struct event_base;
@@ -66,7 +66,7 @@ struct dkim_verifier *dkim_verifier_new(unsigned max);
 
 /* dkim_headers - the header section is complete (h->done): parse the
  * signatures and start their key lookups now, while the body streams. */
-void	dkim_headers(struct dkim_verifier *, const struct msghdr *);
+void	dkim_headers(struct dkim_verifier *, const struct msghdr_section *);
 
 /* dkim_body - body octets (after the header section's empty line), LF
  * line ends; hashed at once and never kept. */

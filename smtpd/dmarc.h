@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "msghdr.h"	/* not a bare "struct msghdr;": see msghdr.h */
+#include "msghdr.h"
 #include "strictmx.h"
 
 struct event_base;
@@ -85,7 +85,7 @@ void	dmarc_shutdown(void);
  * section past MSGHDR_MAX, gives ndomains 0 with problem set; see
  * dmarc_from.c for what is tolerated. dmarc_check_start() makes nfields 0
  * none, and nfields > 1, ndomains != 1 permerror (RFC 7489 §6.6.1). */
-void	dmarc_from(const struct msghdr *, struct dmarc_from *);
+void	dmarc_from(const struct msghdr_section *, struct dmarc_from *);
 
 /* dmarc_org_domain - the organisational domain (RFC 7489 §3.2) of d into
  * out: the public suffix plus one label; d itself when it is one. 0, or

@@ -420,7 +420,7 @@ dmarc_from_value(const char *s, size_t n, struct dmarc_from *f)
 /* dmarc_from - see dmarc.h. Every From: field is parsed: one with an
  * error makes the whole unusable. */
 void
-dmarc_from(const struct msghdr *h, struct dmarc_from *f)
+dmarc_from(const struct msghdr_section *h, struct dmarc_from *f)
 {
 	struct msghdr_field fl;
 	const char *colon;

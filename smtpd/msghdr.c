@@ -52,14 +52,14 @@ enum {
  * only lines, when needed. */
 
 void
-msghdr_init(struct msghdr *h)
+msghdr_init(struct msghdr_section *h)
 {
 	memset(h, 0, sizeof(*h));
 	h->bol = MH_FIRST;
 }
 
 void
-msghdr_free(struct msghdr *h)
+msghdr_free(struct msghdr_section *h)
 {
 	free(h->buf);
 	h->buf = NULL;
@@ -81,7 +81,7 @@ mh_ftext(unsigned char c)
  * simply drop the last field: a truncated header is unusable for DKIM
  * anyway, and DMARC's From: is nearly always near the top. */
 static void
-mh_cut(struct msghdr *h)
+mh_cut(struct msghdr_section *h)
 {
 	size_t i = h->len;
 
@@ -101,7 +101,7 @@ mh_cut(struct msghdr *h)
 }
 
 static void
-mh_keep(struct msghdr *h, const char *p, size_t n)
+mh_keep(struct msghdr_section *h, const char *p, size_t n)
 {
 	if (h->overflow || n == 0)
 		return;
@@ -126,7 +126,7 @@ mh_keep(struct msghdr *h, const char *p, size_t n)
 
 /* msghdr_feed - see the top of the file. */
 size_t
-msghdr_feed(struct msghdr *h, const char *p, size_t n)
+msghdr_feed(struct msghdr_section *h, const char *p, size_t n)
 {
 	size_t i;
 	int st, infield;
@@ -201,7 +201,7 @@ msghdr_feed(struct msghdr *h, const char *p, size_t n)
  * is optional, and so is the empty line before it). A last line without
  * LF gets one, so every kept line is LF-terminated. */
 void
-msghdr_end(struct msghdr *h)
+msghdr_end(struct msghdr_section *h)
 {
 	int st = MH_STATE(h);
 
@@ -238,7 +238,7 @@ mh_field_start(const char *p, size_t len, size_t *namelen)
 
 /* mh_line_end - the offset just past the LF of the line at off. */
 static size_t
-mh_line_end(const struct msghdr *h, size_t off)
+mh_line_end(const struct msghdr_section *h, size_t off)
 {
 	const char *lf = memchr(h->buf + off, '\n', h->len - off);
 
@@ -249,7 +249,7 @@ mh_line_end(const struct msghdr *h, size_t off)
  * and *pos past it, or 0 when there are no more. Lines that are not
  * fields (see the top) are skipped, with any WSP lines after them. */
 int
-msghdr_next(const struct msghdr *h, size_t *pos, struct msghdr_field *f)
+msghdr_next(const struct msghdr_section *h, size_t *pos, struct msghdr_field *f)
 {
 	size_t off = *pos, end, nl;
 
@@ -276,7 +276,7 @@ msghdr_next(const struct msghdr *h, size_t *pos, struct msghdr_field *f)
 
 /* msghdr_count - fields named name (case-insensitive, RFC 5322 §1.2.2). */
 size_t
-msghdr_count(const struct msghdr *h, const char *name)
+msghdr_count(const struct msghdr_section *h, const char *name)
 {
 	struct msghdr_field f;
 	size_t pos = 0, n = 0, len = strlen(name);

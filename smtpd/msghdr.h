@@ -4,12 +4,6 @@
 #define MSGHDR_H
 
 #include <stddef.h>
-/* POSIX <sys/socket.h> has a struct msghdr of its own (sendmsg), and
- * libevent's and the resolver's headers include it: so it is included
- * first here, and this header's struct is really smx_msghdr. Users keep
- * writing struct msghdr; none of them use sendmsg's. */
-#include <sys/socket.h>
-#define msghdr	smx_msghdr
 
 /* The most header octets kept. A header section larger than this is not
  * kept whole: DKIM then reports its signatures as permerror ("header
@@ -17,10 +11,11 @@
  * beyond any real header (Postfix's header_size_limit is 100 KiB). */
 #define MSGHDR_MAX	(256 * 1024)
 
-/* The message as strictmx stores it: LF line ends (data.c turned CRLF
- * into LF and removed dot-stuffing). RFC 6376 canonicalisation works on
- * CRLF lines; its users treat each LF as CRLF. */
-struct msghdr {
+/* The header section (not "struct msghdr": POSIX <sys/socket.h> has
+ * one). The message as strictmx stores it: LF line ends (data.c turned
+ * CRLF into LF and removed dot-stuffing). RFC 6376 canonicalisation works
+ * on CRLF lines; its users treat each LF as CRLF. */
+struct msghdr_section {
 	char	*buf;		/* the header section, fields as received,
 				 * each line LF-terminated; not the empty
 				 * line that ends it */
@@ -42,11 +37,11 @@ struct msghdr_field {
 	size_t		 rawlen;
 };
 
-void	msghdr_init(struct msghdr *);
-void	msghdr_free(struct msghdr *);
-size_t	msghdr_feed(struct msghdr *, const char *, size_t);
-void	msghdr_end(struct msghdr *);
-int	msghdr_next(const struct msghdr *, size_t *, struct msghdr_field *);
-size_t	msghdr_count(const struct msghdr *, const char *);
+void	msghdr_init(struct msghdr_section *);
+void	msghdr_free(struct msghdr_section *);
+size_t	msghdr_feed(struct msghdr_section *, const char *, size_t);
+void	msghdr_end(struct msghdr_section *);
+int	msghdr_next(const struct msghdr_section *, size_t *, struct msghdr_field *);
+size_t	msghdr_count(const struct msghdr_section *, const char *);
 
 #endif

@@ -113,7 +113,7 @@ main(int argc, char *argv[])
 	dkim_init(base);
 	for (i = optind; i < argc; i++) {
 		struct dkim_verifier *v;
-		struct msghdr h;
+		struct msghdr_section h;
 		size_t len, off, chunk, used;
 		char *m;
 

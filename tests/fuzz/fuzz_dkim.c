@@ -40,7 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cut = n > 0 ? data[1] % (n + 1) : 0;
 	switch (data[0] % 4) {
 	case 0: {
-		struct msghdr h;
+		struct msghdr_section h;
 		struct msghdr_field f;
 		size_t used;
 

@@ -90,7 +90,7 @@ fuzz_value(const uint8_t *d, size_t n)
 static void
 fuzz_header(const uint8_t *d, size_t n, size_t chunk)
 {
-	struct msghdr h;
+	struct msghdr_section h;
 	struct dmarc_from f;
 	size_t off, k;
 

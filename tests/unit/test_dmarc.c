@@ -44,7 +44,7 @@ teardown(void)
 static void
 hdr_from(const char *text, size_t len, struct dmarc_from *f)
 {
-	struct msghdr h;
+	struct msghdr_section h;
 	size_t off, n;
 
 	msghdr_init(&h);

@@ -41,7 +41,7 @@ static const struct row rows[] = {
 static void
 check_row(const struct row *r, size_t split)
 {
-	struct msghdr h;
+	struct msghdr_section h;
 	struct msghdr_field f;
 	size_t len = strlen(r->msg), used, pos = 0;
 	char names[256] = "";
@@ -90,7 +90,7 @@ END_TEST
 START_TEST(test_raw_and_count)
 {
 	static const char m[] = "Subject: x\r\n y\nfrom: a\nFROM: b\n\n";
-	struct msghdr h;
+	struct msghdr_section h;
 	struct msghdr_field f;
 	size_t pos = 0;
 
@@ -110,7 +110,7 @@ END_TEST
  * found at the empty line, fed in odd chunks. */
 START_TEST(test_overflow)
 {
-	struct msghdr h;
+	struct msghdr_section h;
 	struct msghdr_field f;
 	size_t pos = 0, n = 0, used = 0, i, len;
 	char *m, *p;
