@@ -31,6 +31,7 @@
  * CFWS run that long is an attempt to hide an authserv-id, and another
  * host's results are only advisory anyway. The body is never looked at.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "strictmx.h"
@@ -294,6 +295,69 @@ authres_end(struct authres *ar, size_t *len)
  *   spf (RFC 8601 §2.7.2, RFC 7208 §9.1): the result, and smtp.mailfrom
  *     or smtp.helo for the identity checked; "none" with the reason in a
  *     comment when SPF was not evaluated. */
+/* authres_dkim - one dkim result per signature (RFC 8601 §2.7.1), with
+ * header.d, header.s and header.b (RFC 6008: the first 8 characters of
+ * b=, so that a reader tells two signatures of one domain apart);
+ * "dkim=none" for a message without one. */
+static void
+authres_dkim(struct authres *ar, const struct authres_input *in)
+{
+	size_t i;
+
+	if (!in->dkim_verify)
+		return;
+	if (in->dkim == NULL || in->dkim->nsig == 0) {
+		authres_method(ar, "dkim", "none");
+		if (in->dkim == NULL)
+			authres_comment(ar, "not checked");
+		return;
+	}
+	for (i = 0; i < in->dkim->nsig; i++) {
+		const struct dkim_sig *g = &in->dkim->sig[i];
+
+		authres_method(ar, "dkim", dkim_result_text(g->result));
+		if (g->result != DKIM_PASS && g->reason[0] != '\0')
+			authres_comment(ar, g->reason);
+		if (g->domain[0] != '\0')
+			authres_prop(ar, "header.d", g->domain);
+		if (g->selector[0] != '\0')
+			authres_prop(ar, "header.s", g->selector);
+		if (g->b8[0] != '\0')
+			authres_prop(ar, "header.b", g->b8);
+	}
+}
+
+/* authres_dmarc - the DMARC result (RFC 7489 §11.2) with header.from and
+ * the policy that applied as policy.dmarc; the record's p= and what was
+ * done (pct=) go into a comment, as Gmail and OpenDMARC write them. */
+static void
+authres_dmarc(struct authres *ar, const struct authres_input *in)
+{
+	const struct dmarc_outcome *d = in->dmarc;
+	char why[64];
+
+	if (in->dmarc_policy == POLICY_OFF)
+		return;
+	if (d == NULL) {
+		authres_method(ar, "dmarc", "none");
+		authres_comment(ar, "not checked");
+		return;
+	}
+	authres_method(ar, "dmarc", dmarc_result_text(d->result));
+	if (d->policy != DMARC_P_UNSET) {
+		snprintf(why, sizeof(why), "p=%s dis=%s",
+		    dmarc_policy_text(d->policy),
+		    dmarc_policy_text(d->disposition == DMARC_P_UNSET ?
+		    DMARC_P_NONE : d->disposition));
+		authres_comment(ar, why);
+	} else if (d->problem[0] != '\0')
+		authres_comment(ar, d->problem);
+	if (d->from_domain[0] != '\0')
+		authres_prop(ar, "header.from", d->from_domain);
+	if (d->policy != DMARC_P_UNSET)
+		authres_prop(ar, "policy.dmarc", dmarc_policy_text(d->policy));
+}
+
 size_t
 authres_header(char *buf, size_t len, const struct authres_input *in)
 {
@@ -332,6 +396,8 @@ authres_header(char *buf, size_t len, const struct authres_input *in)
 		else
 			authres_prop(&ar, "smtp.helo", in->helo);
 	}
+	authres_dkim(&ar, in);
+	authres_dmarc(&ar, in);
 	if ((out = authres_end(&ar, &n)) == NULL || n >= len)
 		return 0;
 	memcpy(buf, out, n + 1);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 
 #include "data.h"
+#include "dkim.h"
+#include "dmarc.h"
 #include "spf.h"
 
 /* The longest header we build (it is far shorter: a few values of at most
@@ -46,6 +48,10 @@ struct authres_input {
 	const struct spf_outcome *spf;	/* when spf_done */
 	const char	*mailfrom;	/* as sent; "" for <> */
 	const char	*helo;
+	int		 dkim_verify;	/* conf: dkim_verify */
+	const struct dkim_outcome *dkim;	/* NULL: not evaluated */
+	int		 dmarc_policy;	/* conf: enum policy_mode */
+	const struct dmarc_outcome *dmarc;	/* NULL: not evaluated */
 };
 
 size_t	authres_header(char *, size_t, const struct authres_input *);

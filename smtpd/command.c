@@ -22,6 +22,7 @@
 #include "helo.h"
 #include "sender.h"
 #include "idna.h"
+#include "msgauth.h"
 #include "spf.h"
 #include "spf_policy.h"
 #include "log.h"
@@ -232,6 +233,9 @@ helo_apply(struct session *s, const struct helo_verdict *v)
 			snprintf(kw + n, sizeof(kw) - n, " %s", skw);
 		n = strlen(kw);
 		if (spf_policy_keywords(conf, skw, sizeof(skw)) > 0)
+			snprintf(kw + n, sizeof(kw) - n, " %s", skw);
+		n = strlen(kw);
+		if (msgauth_keywords(conf, skw, sizeof(skw)) > 0)
 			snprintf(kw + n, sizeof(kw) - n, " %s", skw);
 	}
 	session_reply(s, "250 %s\nPIPELINING\nSIZE %zu\n8BITMIME\n"

@@ -27,6 +27,8 @@
 #include "resolver.h"
 #include "sender.h"
 #include "spf.h"
+#include "dkim.h"
+#include "dmarc.h"
 #include "cbv.h"
 #include "maildir.h"
 #include "stats.h"
@@ -205,6 +207,11 @@ main(int argc, char **argv)
 	if (resolver_init(srv.base, srv.rc->conf) == -1)
 		log_warn("resolver: cannot start; DNS checks will tempfail");
 	spf_init(srv.base);
+	dkim_init(srv.base);
+	if (dmarc_init(srv.base) == -1) {
+		log_crit("cannot load the public suffix list for DMARC");
+		return 1;
+	}
 	sender_init(srv.base, srv.rc->conf);
 	cbv_init(srv.base, srv.rc->conf);
 	log_info("strictmx %s ready: %s, %zu recipients", PACKAGE_VERSION,
@@ -215,6 +222,7 @@ main(int argc, char **argv)
 	log_info("shutdown: stopped");
 	cbv_shutdown();
 	sender_shutdown();
+	dmarc_shutdown();
 	resolver_shutdown();
 	maildir_worker_stop();
 	stats_close();

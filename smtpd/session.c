@@ -35,6 +35,7 @@
 #include "conf.h"
 #include "cidr.h"
 #include "fcrdns.h"
+#include "msgauth.h"
 #include "maildir.h"
 #include "log.h"
 #include "tls.h"
@@ -249,6 +250,8 @@ session_tx_free(struct session *s)
 		spf_check_cancel(s->spf_check);
 		s->spf_check = NULL;
 	}
+	msgauth_free(tx->auth);
+	free(tx->auth_res);
 	if (tx->msg != NULL) {
 		if (s->wait == SESSION_WAIT_COMMIT)
 			maildir_detach(tx->msg);
@@ -596,11 +599,12 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		    s->peer_ip, strerror(EVUTIL_SOCKET_ERROR()));
 	/* A client that half-closes after its last command (QUIT, or the
 	 * end-of-data dot) still gets the replies to what it sent, and a
-	 * message being committed still gets its 250. A client that leaves
+	 * message being authenticated or committed still gets its reply. A client that leaves
 	 * while we wait on DNS or a CBV probe is gone: its lookups are
 	 * cancelled now, not when they time out. */
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
 	    !s->hangup && (s->wait == SESSION_WAIT_COMMIT ||
+	    s->wait == SESSION_WAIT_AUTH ||
 	    (s->wait == SESSION_WAIT_NONE && s->state != SESSION_ST_GREET &&
 	    (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0 ||
 	    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)))) {

@@ -18,6 +18,8 @@
 
 struct bufferevent;
 struct event;
+struct msgauth;
+struct msgauth_result;
 struct server;
 struct runconf;
 
@@ -43,6 +45,7 @@ enum session_wait {
 	SESSION_WAIT_GREET,	/* greet_delay and/or the client's PTR */
 	SESSION_WAIT_HELO,	/* the HELO policy's DNS lookups */
 	SESSION_WAIT_SENDER,	/* the return-path policy (DNS, CBV) */
+	SESSION_WAIT_AUTH,	/* DKIM and DMARC after the dot */
 	SESSION_WAIT_COMMIT,	/* the maildir worker's fsync */
 	SESSION_WAIT_LAST,
 };
@@ -73,6 +76,9 @@ struct transaction {
 	size_t			 rcpt_cap;
 	struct rcpt		 pending;	/* RCPT parked on the sender check */
 	struct maildir_msg	*msg;
+	struct msgauth		*auth;		/* DKIM/DMARC; NULL when off */
+	struct msgauth_result	*auth_res;	/* their verdicts, once in */
+	int			 junk;		/* into the quarantine folder */
 	char			 msgid[64];	/* for the 250 and the log */
 	struct data_reader	 reader;
 	struct authres_filter	 authres;	/* between reader and file */

@@ -43,21 +43,22 @@ struct stats_cbv {
 };
 
 /* One message that reached the end of DATA (DESIGN §8 "auth"); "" is
- * written as NULL. The From:, DKIM and DMARC fields wait for the next
- * release and are always "" (NULL) today. */
+ * written as NULL. The formats are strictmxctl(8)'s, which report.c and
+ * report_auth.c read back. */
 struct stats_auth {
 	double		time;
 	char		session_id[32];
 	char		client_ip[64];
 	char		mailfrom_domain[SMTP_DOMAIN_MAX + 1];	/* "" for <> */
-	char		from_domain[SMTP_DOMAIN_MAX + 1];
+	char		from_domain[SMTP_DOMAIN_MAX + 1];	/* "" none or
+								 * several */
 	char		spf_result[16];		/* "" = not evaluated */
 	char		spf_identity[16];	/* mailfrom, helo */
 	char		spf_domain[SMTP_DOMAIN_MAX + 1];
-	char		dkim[512];
-	char		dmarc_result[16];
-	char		dmarc_policy[16];
-	char		disposition[16];	/* delivered, refused */
+	char		dkim[512];		/* "RESULT d=D s=S; ..." */
+	char		dmarc_result[16];	/* "" = not evaluated */
+	char		dmarc_policy[16];	/* "" = no record */
+	char		disposition[16];	/* delivered, junk, refused */
 	int		reply_code;		/* refused: 4xx/5xx; else 0 */
 };
 

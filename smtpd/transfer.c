@@ -1,12 +1,16 @@
-/* transfer.c - the DATA phase of a session: open the maildir file, write
- * the trace headers, stream the message to disk, commit it, and answer.
+/* transfer.c - the DATA phase of a session: open the maildir file, stream
+ * the message to disk, authenticate it, put our fields on top, commit.
  *
  *	transfer_start - the DATA command: open the file, answer 354
  *	transfer_feed - pass buffered input to the DATA reader; 1 when it ended
  *
  * The message goes: data.c's reader (dot-unstuffing, LF line ends) ->
- * authres.c's filter (drops Authentication-Results fields that claim our
- * authserv-id, RFC 8601 §5) -> maildir_write. Every message that reaches
+ * msgauth.c (the header section captured, DKIM body hashes, nothing else
+ * kept) -> authres.c's filter (drops Authentication-Results fields that
+ * claim our authserv-id, RFC 8601 §5) -> maildir_write. After the dot,
+ * DKIM and DMARC decide (the session parked meanwhile); only then are
+ * Return-Path, Received and our Authentication-Results known, and they go
+ * on top (maildir_prepend) before the commit. Every message that reaches
  * the end of DATA leaves one row in the stats "auth" table.
  */
 #include <sys/types.h>
@@ -29,9 +33,13 @@
 #include "conf.h"
 #include "data.h"
 #include "maildir.h"
+#include "msgauth.h"
 #include "log.h"
+#include "xmalloc.h"
 
 static void transfer_done_cb(void *, int);
+static void transfer_auth_cb(void *, const struct msgauth_result *);
+static void transfer_commit(struct session *, const struct msgauth_result *);
 
 /* transfer_header_text - copy untrusted text into a header: control
  * characters (CR and LF above all) never get through, and the length is
@@ -103,7 +111,8 @@ transfer_received(char *buf, size_t len, const struct session *s,
  * Received field as Postfix with a milter and Gmail do: the results of
  * this hop's checks, right under this hop's trace. */
 static size_t
-transfer_authres(char *buf, size_t len, const struct session *s)
+transfer_authres(char *buf, size_t len, const struct session *s,
+    const struct msgauth_result *ma)
 {
 	const struct conf *conf = s->rc->conf;
 	const struct transaction *tx = s->tx;
@@ -119,7 +128,45 @@ transfer_authres(char *buf, size_t len, const struct session *s)
 	in.spf = &tx->spf;
 	in.mailfrom = tx->sender.is_null ? "" : tx->sender.text;
 	in.helo = s->helo;
+	in.dkim_verify = conf->dkim_verify;
+	in.dkim = ma != NULL && ma->dkim_done ? &ma->dkim : NULL;
+	in.dmarc_policy = conf->dmarc_policy;
+	in.dmarc = ma != NULL && ma->dmarc_done ? &ma->dmarc : NULL;
 	return authres_header(buf, len, &in);
+}
+
+/* transfer_record_auth - the DKIM and DMARC columns of an auth row: one
+ * "RESULT d=DOMAIN s=SELECTOR" per signature, "; " between them
+ * (strictmxctl(8)); what does not fit is cut at a whole entry. */
+static void
+transfer_record_auth(struct stats_auth *row, const struct msgauth_result *ma)
+{
+	size_t i, used = 0;
+	int n;
+
+	for (i = 0; ma->dkim_done && i < ma->dkim.nsig; i++) {
+		const struct dkim_sig *g = &ma->dkim.sig[i];
+
+		n = snprintf(row->dkim + used, sizeof(row->dkim) - used,
+		    "%s%s d=%s s=%s", i > 0 ? "; " : "",
+		    dkim_result_text(g->result), g->domain, g->selector);
+		if (n < 0 || (size_t)n >= sizeof(row->dkim) - used) {
+			row->dkim[used] = '\0';
+			break;
+		}
+		used += (size_t)n;
+	}
+	if (ma->from.ndomains == 1)
+		strlcpy_compat(row->from_domain, ma->from.domain,
+		    sizeof(row->from_domain));
+	if (!ma->dmarc_done)
+		return;
+	strlcpy_compat(row->dmarc_result, dmarc_result_text(ma->dmarc.result),
+	    sizeof(row->dmarc_result));
+	if (ma->dmarc.policy != DMARC_P_UNSET)
+		strlcpy_compat(row->dmarc_policy,
+		    dmarc_policy_text(ma->dmarc.policy),
+		    sizeof(row->dmarc_policy));
 }
 
 /* transfer_record - the "auth" row of a message that reached the end of
@@ -128,6 +175,7 @@ static void
 transfer_record(const struct session *s, const char *disposition, int code)
 {
 	const struct transaction *tx = s->tx;
+	const struct msgauth_result *ma = tx->auth_res;
 	struct stats_auth row;
 	struct timespec ts;
 
@@ -149,6 +197,8 @@ transfer_record(const struct session *s, const char *disposition, int code)
 		strlcpy_compat(row.spf_domain, tx->spf.domain,
 		    sizeof(row.spf_domain));
 	}
+	if (ma != NULL)
+		transfer_record_auth(&row, ma);
 	strlcpy_compat(row.disposition, disposition, sizeof(row.disposition));
 	row.reply_code = code;
 	stats_add_auth(&row);
@@ -160,6 +210,18 @@ transfer_sink(void *arg, const char *buf, size_t len)
 	struct session *s = arg;
 
 	return maildir_write(s->tx->msg, buf, len);
+}
+
+/* transfer_data_sink - the reader's output: DKIM and the From: capture
+ * see the message as the client sent it, forged A-R fields included
+ * (a signature may cover one); the disk gets it filtered. */
+static int
+transfer_data_sink(void *arg, const char *buf, size_t len)
+{
+	struct session *s = arg;
+
+	msgauth_feed(s->tx->auth, buf, len);
+	return authres_filter_write(&s->tx->authres, buf, len);
 }
 
 /* transfer_fail_code - the reply code for a delivery error, by errno. */
@@ -189,8 +251,7 @@ transfer_start(struct session *s)
 	const struct conf *conf = s->rc->conf;
 	struct transaction *tx = s->tx;
 	const char **paths;
-	char hdr[2048 + AUTHRES_MAX];
-	size_t i, n, m;
+	size_t i;
 	int err = 0;
 
 	paths = calloc(tx->nrcpts, sizeof(*paths));
@@ -207,20 +268,11 @@ transfer_start(struct session *s)
 		return;
 	}
 	strlcpy_compat(tx->msgid, maildir_msg_id(tx->msg), sizeof(tx->msgid));
-	n = transfer_received(hdr, sizeof(hdr), s, tx->msgid);
-	m = n < sizeof(hdr) ? transfer_authres(hdr + n, sizeof(hdr) - n, s) :
-	    0;
-	if (m == 0 || maildir_write(tx->msg, hdr, n + m) == -1) {
-		err = m == 0 ? ENAMETOOLONG : errno;
-		maildir_abort(tx->msg);
-		tx->msg = NULL;
-		transfer_fail(s, err);
-		return;
-	}
+	tx->auth = msgauth_new(conf);
 	authres_filter_init(&tx->authres, conf->authserv_id, transfer_sink, s);
 	data_init(&tx->reader, conf->max_message_size,
-	    conf->bare_newline == BARE_NEWLINE_NORMALIZE, authres_filter_write,
-	    &tx->authres);
+	    conf->bare_newline == BARE_NEWLINE_NORMALIZE, transfer_data_sink,
+	    s);
 	session_set_state(s, SESSION_ST_DATA);
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	/* timeout_data bounds the whole DATA phase, not each read. */
@@ -275,6 +327,105 @@ transfer_end(struct session *s)
 		session_resume(s);
 		return;
 	}
+	if (tx->auth != NULL) {
+		session_park(s, SESSION_WAIT_AUTH);
+		msgauth_finish(tx->auth, tx->spf_done ? &tx->spf : NULL,
+		    transfer_auth_cb, s);
+		return;
+	}
+	transfer_commit(s, NULL);
+}
+
+/* transfer_log_auth - one line per message with what DKIM and DMARC
+ * found and what was done, for the postmaster and fail2ban. */
+static void
+transfer_log_auth(const struct session *s, const struct msgauth_result *ma)
+{
+	char dkim[256], from[LOG_PRINTABLE_SIZE];
+	size_t i, used = 0;
+	int n;
+
+	dkim[0] = '\0';
+	for (i = 0; ma->dkim_done && i < ma->dkim.nsig; i++) {
+		n = snprintf(dkim + used, sizeof(dkim) - used, "%s%s:%s",
+		    i > 0 ? "," : "", dkim_result_text(ma->dkim.sig[i].result),
+		    ma->dkim.sig[i].domain);
+		if (n < 0 || (size_t)n >= sizeof(dkim) - used)
+			break;
+		used += (size_t)n;
+	}
+	log_info("session=%s client=%s dkim=%s dmarc=%s from_domain=%s "
+	    "policy=%s disposition=%s action=%s%s", s->id, s->peer_ip,
+	    ma->dkim_done ? (used > 0 ? dkim : "none") : "off",
+	    ma->dmarc_done ? dmarc_result_text(ma->dmarc.result) : "off",
+	    log_printable(from, sizeof(from), ma->from.domain,
+	    strlen(ma->from.domain)),
+	    ma->dmarc_done ? dmarc_policy_text(ma->dmarc.policy) : "-",
+	    ma->dmarc_done ? dmarc_policy_text(ma->dmarc.disposition) : "-",
+	    msgauth_action_text(ma->action), ma->action != MSGAUTH_DELIVER &&
+	    !ma->enforced ? " (dmarc_policy log: not acted on)" : "");
+}
+
+/* transfer_auth_cb - DKIM and DMARC are done: refuse (nothing was ever
+ * in new/, the file goes), or deliver into the inbox or the quarantine
+ * folder. */
+static void
+transfer_auth_cb(void *arg, const struct msgauth_result *ma)
+{
+	struct session *s = arg;
+	struct transaction *tx = s->tx;
+
+	tx->auth_res = xmalloc(sizeof(*tx->auth_res));
+	*tx->auth_res = *ma;
+	transfer_log_auth(s, ma);
+	if (s->hangup) {
+		transfer_record(s, "refused", 421);
+		session_tx_free(s);
+		return;
+	}
+	if (ma->enforced && (ma->action == MSGAUTH_REFUSE ||
+	    ma->action == MSGAUTH_TEMPFAIL)) {
+		transfer_record(s, "refused", atoi(ma->reply));
+		session_log_refusal(s, "DATA", NULL, ma->reply);
+		session_reply(s, "%s", ma->reply);
+		session_tx_free(s);	/* aborts the tmp file */
+		session_set_state(s, SESSION_ST_HELO);
+		session_resume(s);
+		return;
+	}
+	transfer_commit(s, ma);
+}
+
+/* transfer_commit - our fields on top, the folder, the worker's fsyncs. */
+static void
+transfer_commit(struct session *s, const struct msgauth_result *ma)
+{
+	const struct conf *conf = s->rc->conf;
+	struct transaction *tx = s->tx;
+	char hdr[2048 + AUTHRES_MAX], folder[80];
+	size_t n, m;
+	int err;
+
+	n = transfer_received(hdr, sizeof(hdr), s, tx->msgid);
+	m = n < sizeof(hdr) ? transfer_authres(hdr + n, sizeof(hdr) - n, s,
+	    ma) : 0;
+	err = m == 0 ? ENAMETOOLONG : 0;
+	if (err == 0 && maildir_prepend(tx->msg, hdr, n + m) == -1)
+		err = errno;
+	tx->junk = ma != NULL && ma->enforced && ma->action == MSGAUTH_JUNK;
+	if (err == 0 && tx->junk) {
+		snprintf(folder, sizeof(folder), ".%s",
+		    conf->dmarc_quarantine_folder);
+		if (maildir_set_folder(tx->msg, folder) == -1)
+			err = errno;
+	}
+	if (err != 0) {
+		transfer_record(s, "refused", transfer_fail(s, err));
+		session_tx_free(s);
+		session_set_state(s, SESSION_ST_HELO);
+		session_resume(s);
+		return;
+	}
 	session_park(s, SESSION_WAIT_COMMIT);
 	maildir_commit(tx->msg, transfer_done_cb, s);
 }
@@ -292,23 +443,24 @@ transfer_done_cb(void *arg, int err)
 	if (s->hangup) {
 		/* 421 already sent (timeout): the client will retry. The row
 		 * says what is on disk. */
-		transfer_record(s, err == 0 ? "delivered" : "refused",
-		    err == 0 ? 0 : transfer_fail_code(err));
+		transfer_record(s, err != 0 ? "refused" : tx->junk ? "junk" :
+		    "delivered", err == 0 ? 0 : transfer_fail_code(err));
 		session_tx_free(s);
 		return;
 	}
 	if (err != 0)
 		transfer_record(s, "refused", transfer_fail(s, err));
 	else {
-		transfer_record(s, "delivered", 0);
+		transfer_record(s, tx->junk ? "junk" : "delivered", 0);
 		s->rec.messages++;
 		log_info("session=%s delivered id=%s client=%s from=<%s> "
-		    "to=<%s>%s nrcpt=%zu size=%zu", s->id, tx->msgid,
+		    "to=<%s>%s nrcpt=%zu size=%zu%s", s->id, tx->msgid,
 		    s->peer_ip, log_printable(from, sizeof(from),
 		    tx->sender.text, strlen(tx->sender.text)),
 		    log_printable(to, sizeof(to), tx->rcpts[0].addr.text,
 		    strlen(tx->rcpts[0].addr.text)), tx->nrcpts > 1 ?
-		    ",..." : "", tx->nrcpts, tx->reader.size);
+		    ",..." : "", tx->nrcpts, tx->reader.size, tx->junk ?
+		    " folder=quarantine" : "");
 		session_reply(s, "250 2.0.0 Ok: queued as %s", tx->msgid);
 	}
 	session_tx_free(s);
