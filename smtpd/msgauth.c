@@ -2,7 +2,7 @@
  * DKIM while DATA streams in, DMARC after the dot, then the verdict.
  *
  *	msgauth_new - a context for one message; NULL when DKIM and DMARC
- *		are both off (nothing to do)
+ *		are both off, or DKIM off for an exempt client (nothing to do)
  *	msgauth_feed - message octets as stored (LF line ends), in order
  *	msgauth_finish - the dot came: finish DKIM, evaluate DMARC, call back
  *		once from the loop with the verdict
@@ -41,6 +41,7 @@ struct msgauth {
 	struct msghdr_section		 hdr;
 	struct dkim_verifier	*dkim;		/* NULL: dkim_verify no */
 	int			 headers_given;	/* dkim_headers() called */
+	int			 dmarc_on;	/* DMARC is evaluated */
 	struct dmarc_check	*dmarc;		/* running */
 	struct spf_outcome	 spf;		/* MAIL FROM identity only */
 	int			 spf_ok;
@@ -83,16 +84,21 @@ msgauth_keywords(const struct conf *conf, char *buf, size_t len)
 	return (size_t)n;
 }
 
-/* msgauth_new - NULL when there is nothing to evaluate. */
+/* msgauth_new - NULL when there is nothing to evaluate. An exempt client
+ * (exempt_clients skip every policy) gets its signatures verified, for
+ * the header, but no DMARC evaluation: nothing would act on it, and a
+ * backup MX or a monitor should not cost policy lookups. */
 struct msgauth *
-msgauth_new(const struct conf *conf)
+msgauth_new(const struct conf *conf, int exempt)
 {
 	struct msgauth *m;
+	int dmarc = conf->dmarc_policy != POLICY_OFF && !exempt;
 
-	if (!conf->dkim_verify && conf->dmarc_policy == POLICY_OFF)
+	if (!conf->dkim_verify && !dmarc)
 		return NULL;
 	m = xcalloc(1, sizeof(*m));
 	m->conf = conf;
+	m->dmarc_on = dmarc;
 	msghdr_init(&m->hdr);
 	if (conf->dkim_verify)
 		m->dkim = dkim_verifier_new(conf->dkim_max_signatures);
@@ -213,7 +219,7 @@ msgauth_dmarc_cb(void *arg, const struct dmarc_outcome *d)
 static void
 msgauth_dmarc(struct msgauth *m)
 {
-	if (m->conf->dmarc_policy == POLICY_OFF) {
+	if (!m->dmarc_on) {
 		m->res.action = MSGAUTH_DELIVER;
 		msgauth_done(m);
 		return;

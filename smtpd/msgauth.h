@@ -39,7 +39,7 @@ struct msgauth;
 
 typedef void msgauth_done_fn(void *, const struct msgauth_result *);
 
-struct msgauth *msgauth_new(const struct conf *);
+struct msgauth *msgauth_new(const struct conf *, int);
 void	msgauth_feed(struct msgauth *, const char *, size_t);
 void	msgauth_finish(struct msgauth *, const struct spf_outcome *,
 	    msgauth_done_fn *, void *);

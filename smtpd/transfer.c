@@ -269,7 +269,8 @@ transfer_start(struct session *s)
 		return;
 	}
 	strlcpy_compat(tx->msgid, maildir_msg_id(tx->msg), sizeof(tx->msgid));
-	tx->auth = msgauth_new(conf);
+	tx->auth = msgauth_new(conf, cidr_list_match(&conf->exempt_clients,
+	    (struct sockaddr *)&s->peer));
 	authres_filter_init(&tx->authres, conf->authserv_id, transfer_sink, s);
 	data_init(&tx->reader, conf->max_message_size,
 	    conf->bare_newline == BARE_NEWLINE_NORMALIZE, transfer_data_sink,
@@ -364,8 +365,7 @@ transfer_log_auth(const struct session *s, const struct msgauth_result *ma)
 	    ma->dmarc_done ? dmarc_policy_text(ma->dmarc.policy) : "-",
 	    ma->dmarc_done ? dmarc_policy_text(ma->dmarc.disposition) : "-",
 	    msgauth_action_text(ma->action), ma->action != MSGAUTH_DELIVER &&
-	    !ma->enforced ? " (not acted on: dmarc_policy log or an "
-	    "exempt client)" : "");
+	    !ma->enforced ? " (dmarc_policy log: not acted on)" : "");
 }
 
 /* transfer_auth_cb - DKIM and DMARC are done: refuse (nothing was ever
@@ -379,12 +379,6 @@ transfer_auth_cb(void *arg, const struct msgauth_result *ma)
 
 	tx->auth_res = xmalloc(sizeof(*tx->auth_res));
 	*tx->auth_res = *ma;
-	/* exempt_clients (backup MXes that forward to us, monitoring) skip
-	 * every policy: their verdicts are recorded, never acted on. */
-	if (cidr_list_match(&s->rc->conf->exempt_clients,
-	    (struct sockaddr *)&s->peer))
-		tx->auth_res->enforced = 0;
-	ma = tx->auth_res;
 	transfer_log_auth(s, ma);
 	if (s->hangup) {
 		transfer_record(s, "refused", 421);
