@@ -5,7 +5,7 @@ set -e
 export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential autoconf automake pkg-config libevent-dev libssl-dev
 libudns-dev libidn2-dev libpsl-dev publicsuffix libsqlite3-dev sqlite3 check python3 python3-pytest swaks
-dnsmasq-base iproute2 util-linux groff-base openssl libnet-ssleay-perl libio-socket-ssl-perl
+dnsmasq-base iproute2 util-linux groff-base mandoc openssl libnet-ssleay-perl libio-socket-ssl-perl
 dpkg-dev debhelper rsync systemd python3-seccomp fail2ban postfix clang libclang-rt-14-dev
 python3-spf python3-yaml python3-dkim python3-nacl python3-dnspython opendkim
 opendkim-tools dovecot-imapd"
