@@ -9,7 +9,6 @@
  *	authres_prop_addr - the same for an address (local-part@domain)
  *	authres_end - the finished field (LF-terminated), NULL on overflow
  *	authres_header - our field for one transaction: iprev and spf
- *	authres_spf_result, authres_spf_identity - RFC 7208 §2.6/§2.3 names
  *	authres_filter_init - a filter in front of a data_sink_fn
  *	authres_filter_write - a data_sink_fn: pass the message, minus forgeries
  *	authres_filter_finish - at the end of the message: decide what is held
@@ -42,32 +41,6 @@
 
 /* A sanitised value, quoted: every input octet may double. */
 #define AUTHRES_VALUE_MAX	(2 * SMTP_PATH_MAX + 8)
-
-static const char *const authres_spf_names[SPF_RESULT_LAST] = {
-	[SPF_NONE] = "none",
-	[SPF_NEUTRAL] = "neutral",
-	[SPF_PASS] = "pass",
-	[SPF_FAIL] = "fail",
-	[SPF_SOFTFAIL] = "softfail",
-	[SPF_TEMPERROR] = "temperror",
-	[SPF_PERMERROR] = "permerror",
-};
-
-/* authres_spf_result - the RFC 7208 §2.6 / RFC 8601 §2.7.2 result name. */
-const char *
-authres_spf_result(enum spf_result r)
-{
-	if ((unsigned)r >= SPF_RESULT_LAST || authres_spf_names[r] == NULL)
-		return "permerror";
-	return authres_spf_names[r];
-}
-
-/* authres_spf_identity - "mailfrom" or "helo" (RFC 7208 §2.3, §2.4). */
-const char *
-authres_spf_identity(enum spf_identity id)
-{
-	return id == SPF_ID_HELO ? "helo" : "mailfrom";
-}
 
 /* RFC 2045 §5.1 token: printable ASCII but space and tspecials. */
 static int
@@ -381,7 +354,7 @@ authres_header(char *buf, size_t len, const struct authres_input *in)
 	authres_prop(&ar, "policy.iprev", in->client_ip);
 
 	if (in->spf_done && in->spf != NULL) {
-		result = authres_spf_result(in->spf->result);
+		result = spf_result_text(in->spf->result);
 		authres_method(&ar, "spf", result);
 		if (in->spf->identity == SPF_ID_HELO)
 			authres_prop(&ar, "smtp.helo", in->helo);

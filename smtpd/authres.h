@@ -55,8 +55,6 @@ struct authres_input {
 };
 
 size_t	authres_header(char *, size_t, const struct authres_input *);
-const char *authres_spf_result(enum spf_result);
-const char *authres_spf_identity(enum spf_identity);
 
 /* The filter: a data_sink_fn in front of another one. */
 struct authres_filter {

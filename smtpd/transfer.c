@@ -190,10 +190,10 @@ transfer_record(const struct session *s, const char *disposition, int code)
 		    sizeof(row.mailfrom_domain));
 	if (tx->spf_done) {
 		strlcpy_compat(row.spf_result,
-		    authres_spf_result(tx->spf.result),
+		    spf_result_text(tx->spf.result),
 		    sizeof(row.spf_result));
 		strlcpy_compat(row.spf_identity,
-		    authres_spf_identity(tx->spf.identity),
+		    spf_identity_text(tx->spf.identity),
 		    sizeof(row.spf_identity));
 		strlcpy_compat(row.spf_domain, tx->spf.domain,
 		    sizeof(row.spf_domain));
