@@ -114,14 +114,6 @@ dkim_init(struct event_base *base)
 	dkim_base = base;
 }
 
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 set(struct dkim_sig *s, enum dkim_result r, const char *reason)
@@ -224,7 +216,7 @@ dkim_headers(struct dkim_verifier *v, const struct msghdr_section *h)
 	if (v->headers)
 		return;
 	v->headers = 1;
-	v->t0 = mono();
+	v->t0 = clock_mono();
 	while (msghdr_next(h, &pos, &f)) {
 		if (n == cap) {
 			cap = cap > 0 ? cap * 2 : 64;
@@ -412,7 +404,7 @@ conclude(struct dkim_verifier *v)
 		v->kq[i].q = NULL;
 	}
 	v->pending = 0;
-	v->out.duration = v->headers ? mono() - v->t0 : 0;
+	v->out.duration = v->headers ? clock_mono() - v->t0 : 0;
 	{
 		struct timeval zero = { 0, 0 };
 

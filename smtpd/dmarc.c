@@ -189,14 +189,6 @@ dmarc_org_domain(const char *d, char *out, size_t size)
 	return 0;
 }
 
-static double
-dmarc_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* dmarc_safe - s made printable ASCII, cut to fit. */
 static const char *
@@ -270,7 +262,7 @@ dmarc_defer_cb(evutil_socket_t fd __unused, short what __unused, void *arg)
 		dmarc_lookup(c);
 		return;
 	}
-	c->out.duration = dmarc_mono() - c->t0;
+	c->out.duration = clock_mono() - c->t0;
 	c->in_done = 1;
 	c->fn(c->arg, &c->out);
 	dmarc_free(c);
@@ -382,7 +374,7 @@ dmarc_check_start(const struct dmarc_from *from,
 	c = xcalloc(1, sizeof(*c));
 	c->fn = fn;
 	c->arg = arg;
-	c->t0 = dmarc_mono();
+	c->t0 = clock_mono();
 	c->timeout = timeout > 0 ? timeout : 1;
 	c->out.result = DMARC_NONE;
 	c->out.policy = DMARC_P_UNSET;

@@ -68,14 +68,6 @@ spf_init(struct event_base *base)
 	spf_base = base;
 }
 
-static double
-spf_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* spf_safe - s made printable ASCII (others become '?'), cut to fit. */
 const char *
@@ -284,7 +276,7 @@ spf_defer_cb(evutil_socket_t fd __unused, short what __unused, void *arg)
 		spf_push(c, c->a.domain, 0);
 		return;
 	}
-	c->out.duration = spf_mono() - c->t0;
+	c->out.duration = clock_mono() - c->t0;
 	c->in_done = 1;
 	c->fn(c->arg, &c->out);
 	spf_free(c);
@@ -318,7 +310,7 @@ spf_check_start(const struct spf_args *a, unsigned overall_timeout,
 	c->a = *a;
 	c->fn = fn;
 	c->arg = arg;
-	c->t0 = spf_mono();
+	c->t0 = clock_mono();
 	c->now = (long long)time(NULL);
 	c->timeout = overall_timeout > 0 ? overall_timeout : 1;
 	if (cidr_sockaddr_unmap((const struct sockaddr *)&a->client,

@@ -45,6 +45,27 @@ strlcpy_compat(char *dst, const char *src, size_t size)
 	return len;
 }
 
+/* clock_mono, clock_wall - now in seconds: on the monotonic clock, for
+ * durations and deadlines; on the wall clock, for times in stats rows. */
+#include <time.h>
+static inline double
+clock_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline double
+clock_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* glibc's <sys/queue.h> lacks the _SAFE iterators of the BSDs. */
 #include <sys/queue.h>
 #ifndef TAILQ_FOREACH_SAFE

@@ -178,11 +178,9 @@ transfer_record(const struct session *s, const char *disposition, int code)
 	const struct transaction *tx = s->tx;
 	const struct msgauth_result *ma = tx->auth_res;
 	struct stats_auth row;
-	struct timespec ts;
 
 	memset(&row, 0, sizeof(row));
-	clock_gettime(CLOCK_REALTIME, &ts);
-	row.time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	row.time = clock_wall();
 	strlcpy_compat(row.session_id, s->id, sizeof(row.session_id));
 	strlcpy_compat(row.client_ip, s->peer_ip, sizeof(row.client_ip));
 	if (!tx->sender.is_null)
