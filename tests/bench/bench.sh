@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench.sh - throughput and memory of strictmxd against Postfix 3.7, and the
-# cost of SPF, side by side in one run, on loopback inside a private network
-# namespace.
+# cost of SPF, DKIM and DMARC, side by side in one run, on loopback inside a
+# private network namespace.
 #
 # usage (as root, from the top of a build tree):
 #   tests/bench/bench.sh
@@ -10,33 +10,41 @@
 #                 /var/tmp); it should be a disk, not tmpfs: fsync is part
 #                 of what is measured
 #   BENCH_REPS    repetitions of each load and server (default 5)
-#   BENCH_SESSIONS, BENCH_SIZE     smtp-source -s and -l (default 20, 4096)
+#   BENCH_SESSIONS  smtp-source -s (default 20)
+#   BENCH_SIZE    body bytes of the signed message sent (default 4096)
 #   BENCH_MSGS1   messages of the one-recipient load (default 3000)
 #   BENCH_MSGS5   messages of the five-recipient load (default 1500)
-#   BENCH_SPF     the SPF record smx-spf evaluates: "include" (default: an
+#   BENCH_SPF     the SPF record smx-all and smx-spf evaluate: "include"
+#                 (default: an
 #                 mx and an include: mechanism, 4 DNS queries per message)
 #                 or "ip4" (one TXT lookup)
 #   BENCH_SPF_POLICY  spf_policy of smx-spf (default enforce); "off" makes
 #                 smx-spf a second policies-off instance (tests the script
 #                 on a daemon without SPF)
 #
-# Three servers receive by SMTP with the same client (Postfix's smtp-source)
-# and deliver into maildirs on the same filesystem: strictmx (strictmxd with
-# every policy off), smx-spf (a second strictmxd configured identically but
-# for spf_policy enforce) and Postfix. Each trial is timed until the last
-# file is in a maildir new/ directory (see trial.py for why); an smx-spf
-# trial also counts only when its log shows "spf=pass" for every message
-# (and a strictmx trial when its log shows no SPF evaluation at all). The
-# order of the servers changes between repetitions. The table ends with the
-# ratios strictmx/postfix and smx-spf/strictmx (the cost of SPF). Exit 0 when
-# the run completed (a failed trial is shown as ok=0 and left out of the
-# medians), 1 when setup failed.
+# Four servers receive by SMTP with the same client (Postfix's smtp-source,
+# sending one DKIM-signed message file with -F) and deliver into maildirs on
+# the same filesystem: strictmx (strictmxd with every policy off, DKIM and
+# DMARC included), smx-all (a second strictmxd configured identically but
+# for spf_policy enforce, dkim_verify yes, dmarc_policy enforce), smx-spf
+# (the same with only spf_policy enforce) and Postfix. Each trial is timed
+# until the last file is in a maildir new/ directory (see trial.py for
+# why); an smx-all trial also counts only when its log shows "spf=pass" and
+# "dkim=pass:client.example dmarc=pass" for every message and every file it
+# delivered carries our Authentication-Results with dkim=pass and
+# dmarc=pass; an smx-spf trial when its log shows "spf=pass" for every
+# message and no DKIM/DMARC line; a strictmx trial when its log shows no
+# SPF, DKIM or DMARC evaluation at all. The order of the servers changes
+# between repetitions. The table ends with the ratios strictmx/postfix,
+# smx-all/strictmx (the cost of every policy) and smx-spf/strictmx (the
+# cost of SPF). Exit 0 when the run completed (a failed trial is shown as
+# ok=0 and left out of the medians), 1 when setup failed.
 #
 # Everything is bounded: a watchdog of 360 s around the whole run, a
 # timeout on every wait, and a PID namespace whose end kills anything left.
 # Only loopback exists in the namespace; DNS (the PTR and A lookups every
-# server makes for each client, and smx-spf's SPF lookups) is a dnsmasq on
-# 127.0.0.1:53.
+# server makes for each client, the SPF lookups, the DKIM key and the DMARC
+# record) is a dnsmasq on 127.0.0.1:53.
 
 # shellcheck disable=SC2317 # cleanup and wait_gone run from the EXIT trap
 set -u
@@ -68,16 +76,25 @@ MSGS5=${BENCH_MSGS5:-1500}
 SPF=${BENCH_SPF:-include}
 SPF_POLICY=${BENCH_SPF_POLICY:-enforce}
 TRIAL_TIMEOUT=60
+# Debian's python3: trial.py message needs python3-dkim
+if [ -z "${PYTHON:-}" ] && [ -x /usr/bin/python3 ]; then
+	PYTHON=/usr/bin/python3
+fi
 PYTHON=${PYTHON:-python3}
 
 SMX_PORT=2525
 PF_PORT=2526
 SPF_PORT=2527
+ALL_PORT=2528
+# the sender domain of every message, its DKIM selector
+FROM_DOMAIN=client.example
+SELECTOR=bench
 USERS="user 2user 3user 4user 5user 6user 7user 8user 9user 10user"
 
 D=
 SMX_PID=
 SPF_PID=
+ALL_PID=
 SMX_PIDS=	# every strictmxd started, for cleanup
 DNS_PID=
 PF_MASTER=
@@ -152,9 +169,11 @@ case $SPF_POLICY in
 off | log | enforce) ;;
 *) die "BENCH_SPF_POLICY must be off, log or enforce, not $SPF_POLICY" ;;
 esac
-for t in smtp-source postfix postconf postmap dnsmasq ss "$PYTHON"; do
+for t in smtp-source postfix postconf postmap dnsmasq ss openssl base64 "$PYTHON"; do
 	command -v "$t" >/dev/null 2>&1 || die "$t is not installed"
 done
+"$PYTHON" -c 'import dkim' 2>/dev/null ||
+	die "$PYTHON cannot import dkim (install python3-dkim, or set PYTHON)"
 
 ip link set lo up || die "cannot bring up lo"
 
@@ -164,7 +183,7 @@ chmod 755 "$D"	# Postfix's daemons and strictmxd run unprivileged
 FSTYPE=$(df --output=fstype "$D" | tail -1)
 RESULTS="$D/results"
 
-say "== strictmx benchmark against Postfix, and the cost of SPF"
+say "== strictmx benchmark against Postfix, and the cost of SPF, DKIM and DMARC"
 say "date:       $(date -u '+%Y-%m-%d %H:%M:%SZ')"
 say "host:       $(uname -srm), nproc $(nproc), $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
 say "cpu:        $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
@@ -173,8 +192,8 @@ say "fsync:      $("$PYTHON" "$here/trial.py" fsync "$D") (before)"
 say "loadavg:    $(cut -d' ' -f1-3 /proc/loadavg) (before; other work on the host skews the numbers)"
 say "strictmxd:  $STRICTMXD"
 say "postfix:    $(postconf -d -h mail_version 2>/dev/null)"
-say "load:       smtp-source -s $SESSIONS -l $SIZE: $MSGS1 messages x 1 recipient, $MSGS5 messages x 5 recipients; $REPS repetitions, order of the servers rotating"
-say "servers:    strictmx (127.0.0.1:$SMX_PORT, every policy off), smx-spf (127.0.0.1:$SPF_PORT, the same but spf_policy $SPF_POLICY), postfix (127.0.0.1:$PF_PORT)"
+say "load:       smtp-source -s $SESSIONS -F (one DKIM-signed message, $SIZE bytes of body): $MSGS1 messages x 1 recipient, $MSGS5 messages x 5 recipients; $REPS repetitions, order of the servers rotating"
+say "servers:    strictmx (127.0.0.1:$SMX_PORT, every policy off), smx-all (127.0.0.1:$ALL_PORT, the same but spf_policy enforce, dkim_verify yes, dmarc_policy enforce), smx-spf (127.0.0.1:$SPF_PORT, the same but spf_policy $SPF_POLICY only), postfix (127.0.0.1:$PF_PORT)"
 case $SPF in
 ip4) say "spf:        BENCH_SPF=ip4: client.example TXT \"v=spf1 ip4:127.0.0.1 -all\" (1 DNS query per message)" ;;
 include) say "spf:        BENCH_SPF=include: client.example TXT \"v=spf1 mx include:spf.provider.example -all\", MX mail.client.example (A 192.0.2.25, no match), spf.provider.example TXT \"v=spf1 ip4:192.0.2.0/24 ip4:127.0.0.0/8 -all\" (4 DNS queries per message: TXT, MX, A, TXT; 2 DNS-querying terms)" ;;
@@ -202,6 +221,27 @@ include) spf_dns=(--txt-record='client.example,v=spf1 mx include:spf.provider.ex
 	--host-record=mail.client.example,192.0.2.25
 	--txt-record='spf.provider.example,v=spf1 ip4:192.0.2.0/24 ip4:127.0.0.0/8 -all') ;;
 esac
+# DKIM and DMARC (smx-all): an RSA-2048 key made here by openssl, its
+# record at bench._domainkey.client.example, and "v=DMARC1; p=reject" at
+# _dmarc.client.example. The key record (~410 bytes) is longer than one
+# DNS character-string (255, RFC 1035 3.3): dnsmasq takes the pieces
+# comma-separated and serves them as one TXT of several strings, which the
+# verifier concatenates (RFC 6376 3.6.2.2).
+openssl genrsa -out "$D/dkim.pem" 2048 >"$D/openssl.log" 2>&1 ||
+	die "openssl genrsa: $(cat "$D/openssl.log")"
+DKIM_TXT="v=DKIM1; k=rsa; p=$(openssl rsa -in "$D/dkim.pem" -pubout -outform DER 2>>"$D/openssl.log" | base64 -w0)"
+[ ${#DKIM_TXT} -gt 300 ] || die "no public key: $(cat "$D/openssl.log")"
+dkim_txt_pieces=$(printf '%s' "$DKIM_TXT" | fold -w 200 | paste -sd, -)
+# shellcheck disable=SC2054 # the commas belong to dnsmasq's option values
+auth_dns=(--txt-record="$SELECTOR._domainkey.$FROM_DOMAIN,$dkim_txt_pieces"
+	--txt-record="_dmarc.$FROM_DOMAIN,v=DMARC1; p=reject")
+MSGFILE=$D/message.eml
+msginfo=$("$PYTHON" "$here/trial.py" message --key "$D/dkim.pem" \
+	--txt "$DKIM_TXT" --domain $FROM_DOMAIN --selector $SELECTOR \
+	--size "$SIZE" --out "$MSGFILE" 2>&1) ||
+	die "cannot make the signed message: $msginfo"
+say "message:    $msginfo"
+say "dkim:       $SELECTOR._domainkey.$FROM_DOMAIN TXT (RSA 2048, ${#DKIM_TXT} bytes in $(printf '%s' "$dkim_txt_pieces" | tr -cd , | wc -c | awk '{print $1 + 1}') strings); _dmarc.$FROM_DOMAIN TXT \"v=DMARC1; p=reject\""
 printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$D/resolv.conf"
 sed 's/^hosts:.*/hosts: dns/' /etc/nsswitch.conf >"$D/nsswitch.conf"
 mount --bind "$D/resolv.conf" /etc/resolv.conf || die "cannot bind resolv.conf"
@@ -209,7 +249,7 @@ mount --bind "$D/nsswitch.conf" /etc/nsswitch.conf || die "cannot bind nsswitch.
 dnsmasq --no-resolv --no-hosts --no-daemon --port=53 \
 	--listen-address=127.0.0.1 --bind-interfaces --user=root --group=root \
 	--pid-file= --local=/example/ --local=/in-addr.arpa/ \
-	--host-record=client.example,127.0.0.1 "${spf_dns[@]}" \
+	--host-record=client.example,127.0.0.1 "${spf_dns[@]}" "${auth_dns[@]}" \
 	>"$D/dnsmasq.log" 2>&1 &
 DNS_PID=$!
 i=0
@@ -238,14 +278,21 @@ if command -v dig >/dev/null 2>&1; then
 		dig_has A mail.client.example 192.0.2.25
 		dig_has TXT spf.provider.example 'ip4:127.0.0.0/8 -all' ;;
 	esac
+	dig_has TXT "_dmarc.$FROM_DOMAIN" 'v=DMARC1; p=reject'
+	got=$(timeout 5 dig +short +time=1 +tries=2 @127.0.0.1 TXT \
+		"$SELECTOR._domainkey.$FROM_DOMAIN" | tr -d '" ')
+	[ "$got" = "$(printf '%s' "$DKIM_TXT" | tr -d ' ')" ] ||
+		die "dnsmasq does not serve the DKIM key record: '$got'"
 fi
 
-# --- strictmx, twice --------------------------------------------------------
-# start_smx DIR PORT SPF_POLICY - configure and start one strictmxd whose
-# files are all under DIR; sets STARTED to its PID, dies on failure. The
-# two instances differ only in port, directory and spf_policy.
+# --- strictmx, three times ------------------------------------------------
+# start_smx DIR PORT SPF_POLICY DKIM_VERIFY DMARC_POLICY - configure and
+# start one strictmxd whose files are all under DIR; sets STARTED to its
+# PID, dies on failure. The instances differ only in port, directory and
+# these three policies (dkim_verify and dmarc_policy default to on: the
+# policies-off instance must say no and off).
 start_smx() {
-	local dir=$1 port=$2 spf=$3 u
+	local dir=$1 port=$2 spf=$3 dkim=$4 dmarc=$5 u
 	mkdir -p "$dir/mail" "$dir/db"
 	chown nobody:nogroup "$dir/mail" "$dir/db"
 	: >"$dir/recipients"
@@ -264,6 +311,8 @@ user			nobody
 helo_policy		off
 sender_policy		off
 spf_policy		$spf
+dkim_verify		$dkim
+dmarc_policy		$dmarc
 # smtp-source opens a new connection per message: a client may reconnect
 # before the server has seen its last close; Postfix's limit does not
 # apply to mynetworks at all.
@@ -277,9 +326,11 @@ EOF
 	wait_listen "$port" 10 ||
 		die "strictmxd ($dir) does not listen: $(tail -5 "$dir/log")"
 }
-start_smx "$D/smx" $SMX_PORT off
+start_smx "$D/smx" $SMX_PORT off no off
 SMX_PID=$STARTED
-start_smx "$D/spf" $SPF_PORT "$SPF_POLICY"
+start_smx "$D/all" $ALL_PORT enforce yes enforce
+ALL_PID=$STARTED
+start_smx "$D/spf" $SPF_PORT "$SPF_POLICY" no off
 SPF_PID=$STARTED
 
 # --- Postfix ---------------------------------------------------------------
@@ -337,7 +388,10 @@ done
 wait_listen $PF_PORT 10 || die "Postfix does not listen: $(tail -5 "$D/pf/maillog")"
 
 # --- the loads -------------------------------------------------------------
-# smx-spf must log an SPF pass for every message; strictmx must log no SPF
+# smx-all must log an SPF pass and a DKIM and DMARC pass for every message,
+# and put dkim=pass and dmarc=pass into the Authentication-Results on top of
+# every file it delivers; smx-spf must log an SPF pass for every message
+# and no DKIM or DMARC line; strictmx must log no SPF, DKIM or DMARC
 # evaluation at all (it is the policies-off reference).
 case $SPF_POLICY in
 off) SPF_EXPECT=none ;;
@@ -350,10 +404,17 @@ trial() {
 	local check=()
 	case $server in
 	strictmx) port=$SMX_PORT root=$SMX_PID mail=$D/smx/mail log=$D/smx/log
-		check=(--spf-log "$log" --spf-expect none) ;;
+		check=(--spf-log "$log" --spf-expect none
+			--auth-log "$log" --auth-expect none) ;;
+	smx-all) port=$ALL_PORT root=$ALL_PID mail=$D/all/mail log=$D/all/log
+		check=(--spf-log "$log" --spf-expect pass
+			--spf-domain "$FROM_DOMAIN"
+			--auth-log "$log" --auth-expect pass
+			--auth-domain "$FROM_DOMAIN" --authserv-id mx.bench.example) ;;
 	smx-spf) port=$SPF_PORT root=$SPF_PID mail=$D/spf/mail log=$D/spf/log
 		check=(--spf-log "$log" --spf-expect "$SPF_EXPECT"
-			--spf-domain client.example) ;;
+			--spf-domain "$FROM_DOMAIN"
+			--auth-log "$log" --auth-expect none) ;;
 	postfix) port=$PF_PORT root=$PF_MASTER mail=$D/pf/mail log=$D/pf/maillog ;;
 	esac
 	clear_maildirs "$mail"
@@ -363,27 +424,29 @@ trial() {
 		--msgs "$msgs" --expect $((msgs * rcpts)) \
 		--timeout $TRIAL_TIMEOUT --out "$RESULTS" "${check[@]}" -- \
 		timeout $((TRIAL_TIMEOUT + 5)) smtp-source -s "$SESSIONS" \
-		-m "$msgs" -l "$SIZE" -r "$rcpts" -M client.example \
-		-f sender@client.example -t user@bench.example \
+		-m "$msgs" -F "$MSGFILE" -r "$rcpts" -M client.example \
+		-f sender@$FROM_DOMAIN -t user@bench.example \
 		"127.0.0.1:$port" ||
 		say "   (trial failed; $server log: $(tail -2 "$log" | tr '\n' ' '))"
 }
 
 # A warm-up for each, not measured: Postfix spawns its daemons, strictmx
 # creates its maildirs and database, all fill the page cache. It also
-# checks, before anything is measured, that smx-spf's SPF passes.
+# checks, before anything is measured, that smx-all's SPF, DKIM and DMARC
+# and smx-spf's SPF pass.
 say
 say "warm-up (not measured)"
-for s in strictmx smx-spf postfix; do
+for s in strictmx smx-all smx-spf postfix; do
 	RESULTS="$D/warmup" trial $s warmup 0 200 5 >/dev/null
 done
 grep -q 'ok=0' "$D/warmup" && die "warm-up failed: $(cat "$D/warmup")"
 
-# The order of the three changes with each repetition: the first three
-# orders put each server once in each place, the next three reverse them.
-ORDERS=("strictmx smx-spf postfix" "smx-spf postfix strictmx"
-	"postfix strictmx smx-spf" "postfix smx-spf strictmx"
-	"smx-spf strictmx postfix" "strictmx postfix smx-spf")
+# The order of the four changes with each repetition: a balanced Latin
+# square (Williams): in four repetitions each server is once in each place
+# and follows each other server once, so neither the place in the round
+# nor the server run just before favours one of them.
+ORDERS=("strictmx smx-all postfix smx-spf" "smx-all smx-spf strictmx postfix"
+	"smx-spf postfix smx-all strictmx" "postfix strictmx smx-spf smx-all")
 say "trials"
 for load in 1rcpt 5rcpt; do
 	case $load in
@@ -392,7 +455,7 @@ for load in 1rcpt 5rcpt; do
 	esac
 	rep=1
 	while [ $rep -le "$REPS" ]; do
-		for s in ${ORDERS[$(((rep - 1) % 6))]}; do
+		for s in ${ORDERS[$(((rep - 1) % ${#ORDERS[@]}))]}; do
 			trial "$s" "$load" "$rep" "$msgs" "$rcpts"
 		done
 		rep=$((rep + 1))
@@ -415,8 +478,15 @@ smx_sessions() {
 }
 pf_sessions=$(grep -c 'smtpd\[[0-9]*\]: connect from ' "$D/pf/maillog")
 pf_noptr=$(grep -c 'smtpd\[[0-9]*\]: connect from unknown\[' "$D/pf/maillog")
-say "sessions:   $(smx_sessions strictmx "$D/smx"), $(smx_sessions smx-spf "$D/spf"), postfix $pf_sessions (client name not found: $pf_noptr)"
-say "spf:        smx-spf logged $(grep -c ' spf=pass identity=mailfrom domain=client.example' "$D/spf/log") SPF passes and $(grep ' spf=[a-z]* identity=' "$D/spf/log" | grep -vc ' spf=pass ') other SPF results in all ($SPF record, spf_policy $SPF_POLICY)"
+say "sessions:   $(smx_sessions strictmx "$D/smx"), $(smx_sessions smx-all "$D/all"), $(smx_sessions smx-spf "$D/spf"), postfix $pf_sessions (client name not found: $pf_noptr)"
+# spf_count DIR - "N SPF passes and M other SPF results" in DIR/log
+spf_count() {
+	printf '%s SPF passes and %s other SPF results' \
+		"$(grep -c " spf=pass identity=mailfrom domain=$FROM_DOMAIN" "$1/log")" \
+		"$(grep ' spf=[a-z]* identity=' "$1/log" | grep -vc ' spf=pass ')"
+}
+say "spf:        smx-all logged $(spf_count "$D/all"), smx-spf $(spf_count "$D/spf") in all ($SPF record; smx-spf: spf_policy $SPF_POLICY)"
+say "dkim+dmarc: smx-all logged $(grep -c " dkim=pass:$FROM_DOMAIN dmarc=pass from_domain=$FROM_DOMAIN policy=reject disposition=none action=deliver" "$D/all/log") messages with dkim=pass and dmarc=pass and $(grep ' dkim=[^ ]* dmarc=[^ ]* from_domain=' "$D/all/log" | grep -vc " dkim=pass:$FROM_DOMAIN dmarc=pass ") others in all; DKIM/DMARC lines of strictmx: $(grep -c ' dkim=[^ ]* dmarc=[^ ]* from_domain=' "$D/smx/log"), of smx-spf: $(grep -c ' dkim=[^ ]* dmarc=[^ ]* from_domain=' "$D/spf/log")"
 say
 "$PYTHON" "$here/trial.py" summary "$RESULTS"
 say
@@ -425,13 +495,18 @@ msg/s       messages / time until the last file is in a maildir new/
 smtp msg/s  messages / time until smtp-source ended (Postfix: queued, not yet
             delivered; strictmx: delivered, it answers 250 after the fsyncs)
 cpu ms/msg  CPU time of the server's processes per message (user + system)
-mem_kB      strictmx, smx-spf: VmHWM of the one process; Postfix: the peak of the
-            sampled sum of Rss over the master and all its children
+mem_kB      the strictmxd: VmHWM of the one process; Postfix: the peak of
+            the sampled sum of Rss over the master and all its children
 pss_kB      the peak sampled sum of Pss (shared pages split among sharers)
 uss_kB      the peak sampled sum of private pages
 retr, ldav  TCP retransmissions during the trial, 1-minute load average
             at its start
-spf         smx-spf: the SPF passes its log shows for the trial (must be one
-            per message); strictmx: SPF evaluations logged (must be 0)
+spf         smx-all, smx-spf: the SPF passes/other SPF results their log
+            shows for the trial (must be one pass per message and 0);
+            strictmx: SPF evaluations logged (must be 0/0)
+dkim+dmarc  smx-all: the messages logged with dkim=pass:client.example
+            and dmarc=pass, delivered/other DKIM and DMARC lines (must be
+            one per message and 0; every file's Authentication-Results is
+            checked too); strictmx, smx-spf: such lines (must be 0/0)
 EOF
 exit 0

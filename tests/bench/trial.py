@@ -2,25 +2,42 @@
 # trial.py - one measured load for bench.sh: runs smtp-source against one
 # server and times it until the last message is in a maildir, sampling the
 # memory of the server's process tree, and checks in a strictmxd log that
-# SPF ran (or did not); and the summary table of a run.
+# SPF, DKIM and DMARC ran (or did not); the DKIM-signed message the load
+# sends; and the summary table of a run.
 #
 #   trial.py run --server S --load L --rep N --root PID --maildirs DIR
 #                --msgs N --expect FILES --timeout SEC --out FILE
 #                [--spf-log LOG --spf-expect pass|none [--spf-domain D]]
+#                [--auth-log LOG --auth-expect pass|none [--auth-domain D]
+#                 [--authserv-id ID]]
 #                -- smtp-source ...
 #       appends one result line (key=value ...) to FILE and prints it:
 #       times, the peak memory and the CPU time of the process tree of
-#       PID; exit 0 when every file arrived in time (and the SPF check
-#       holds), 1 otherwise. With --spf-log, the lines LOG gained during
+#       PID; exit 0 when every file arrived in time (and the log checks
+#       hold), 1 otherwise. With --spf-log, the lines LOG gained during
 #       the trial must show, with --spf-expect pass, one SPF evaluation
 #       "spf=pass identity=mailfrom domain=D" per message (in MSGS distinct
 #       sessions) and no other SPF result; with none, no SPF evaluation.
+#       With --auth-log and --auth-expect pass, the same for the DKIM and
+#       DMARC line of each message ("dkim=pass:D dmarc=pass from_domain=D
+#       policy=reject disposition=none action=deliver", nothing else), and
+#       every file delivered must carry, in the fields strictmxd put on
+#       top, an "Authentication-Results: ID;" with dkim=pass and
+#       dmarc=pass; with none, no DKIM/DMARC line at all.
+#   trial.py message --key PEM --txt RECORD --domain D --selector S
+#                --size N --out FILE
+#       writes the message every load sends (smtp-source -F FILE): From:
+#       sender@D, a body of about N bytes, signed by dkimpy (rsa-sha256,
+#       relaxed/relaxed) with the key PEM as S._domainkey.D; LF line ends
+#       (smtp-source sends CRLF). Exit 1 unless dkimpy itself verifies the
+#       bytes smtp-source will send against RECORD.
 #   trial.py fsync DIR
 #       prints the latency of 200 serial 4 KiB write+fsync in DIR: what
 #       one durable delivery step costs on this disk at this moment.
 #   trial.py summary FILE
 #       prints the per-run table, the medians and the ratios
-#       strictmx/postfix and smx-spf/strictmx (the cost of SPF); exit 0.
+#       strictmx/postfix, smx-all/strictmx (the cost of SPF, DKIM and DMARC
+#       together) and smx-spf/strictmx (the cost of SPF); exit 0.
 #
 # Why "until the last message is in a maildir": Postfix answers 250 once the
 # queue file is fsynced and delivers later; strictmx answers 250 only after
@@ -40,7 +57,13 @@ POLL_COUNT = 0.02	# seconds between maildir counts
 POLL_MEM = 0.2		# seconds between memory samples
 LOG_SETTLE = 2.0	# seconds a log may lag behind the last delivery
 
-SERVERS = ("strictmx", "smx-spf", "postfix")
+SERVERS = ("strictmx", "smx-all", "smx-spf", "postfix")
+# the one line strictmxd logs per message when DKIM or DMARC is on
+AUTH_LINE = re.compile(r" session=(\S+) client=\S+ dkim=(\S+) dmarc=(\S+) "
+                       r"from_domain=(\S*) policy=(\S+) disposition=(\S+) "
+                       r"action=(\S+)")
+ALL_TARGET = 0.75	# issue 9: every policy on within 25 % of policies-off
+SPF_TARGET = 0.80	# issue 8: SPF on within 20 % of policies-off
 # the line strictmxd logs for each SPF evaluation
 SPF_LINE = re.compile(r" session=(\S+) .*\bspf=([a-z]+) identity=([a-z]+) "
                       r"domain=(\S+)")
@@ -189,6 +212,111 @@ def spf_seen(path, offset, domain):
     return len(sessions), other, lookups
 
 
+def auth_seen(path, offset, domain):
+    """(messages in distinct sessions whose DKIM and DMARC line says what
+    the bench's signed message must get: one DKIM pass for domain, a DMARC
+    pass under its p=reject, delivered; any other DKIM/DMARC lines) in the
+    lines of path after offset."""
+    sessions, other = set(), 0
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return 0, 0
+    want = ("pass:" + domain, "pass", domain, "reject", "none", "deliver")
+    for line in data.splitlines():
+        m = AUTH_LINE.search(line)
+        if not m:
+            continue
+        if m.groups()[1:] == want and m.group(1) not in sessions:
+            sessions.add(m.group(1))
+        else:
+            other += 1
+    return len(sessions), other
+
+
+HEAD_MAX = 65536	# bytes of a delivered file searched for our fields
+
+
+def authres_seen(maildirs, authserv_id):
+    """(files, files whose top carries our Authentication-Results with
+    dkim=pass and dmarc=pass) in the new/ directories below maildirs. Our
+    fields are those above the message's own first field, its
+    DKIM-Signature (the bench's message starts with it)."""
+    files = good = 0
+    want = ("authentication-results: %s;" % authserv_id).encode()
+    for d in glob.glob(os.path.join(maildirs, "*", "new")):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            try:
+                with open(os.path.join(d, n), "rb") as f:
+                    head = f.read(HEAD_MAX)
+            except OSError:
+                continue
+            files += 1
+            top = head.split(b"\nDKIM-Signature:", 1)[0]
+            if top.startswith(b"DKIM-Signature:"):
+                continue	# nothing of ours on top
+            # unfold (RFC 5322 2.2.3), then one field a line
+            top = re.sub(rb"\r?\n[ \t]+", b" ", top).lower()
+            for field in top.splitlines():
+                if field.startswith(want) and \
+                        re.search(rb"[; ]dkim=pass[ ;]", field + b";") and \
+                        re.search(rb"[; ]dmarc=pass[ ;]", field + b";"):
+                    good += 1
+                    break
+    return files, good
+
+
+def message(argv):
+    """The signed message of the loads (see the top of this file)."""
+    import dkim	# python3-dkim; only this subcommand needs it
+    keyfile, txt = opt(argv, "--key"), opt(argv, "--txt")
+    domain, sel = opt(argv, "--domain"), opt(argv, "--selector")
+    size, out = int(opt(argv, "--size")), opt(argv, "--out")
+    head = ("From: Bench Sender <sender@%s>\r\n"
+            "To: user@bench.example\r\n"
+            "Subject: strictmx benchmark, DKIM-signed\r\n"
+            "Date: Sun, 06 Dec 2026 12:00:00 +0000\r\n"
+            "Message-ID: <bench.1@%s>\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=us-ascii\r\n"
+            "\r\n" % (domain, domain))
+    # about size bytes of body in lines of 64 bytes, like smtp-source -l
+    line = "La de da de da %04d. " * 3
+    body, i = [], 0
+    while sum(len(b) for b in body) < size:
+        body.append((line % (i, i + 1, i + 2)).rstrip()[:74] + "\r\n")
+        i += 3
+    msg = (head + "".join(body)).encode()
+    with open(keyfile, "rb") as f:
+        priv = f.read()
+    sig = dkim.sign(msg, sel.encode(), domain.encode(), priv,
+                    canonicalize=(b"relaxed", b"relaxed"),
+                    include_headers=[b"from", b"to", b"subject", b"date",
+                                     b"message-id", b"mime-version",
+                                     b"content-type"])
+    signed = sig + msg
+    # what smtp-source -F sends: each line with CRLF, and one empty line
+    # more before the dot (DKIM ignores trailing empty lines, 3.4.3/3.4.4)
+    wire = signed + b"\r\n"
+    name = ("%s._domainkey.%s." % (sel, domain)).encode()
+
+    def dns(qname, timeout=5):
+        return txt.encode() if qname == name else None
+    if not dkim.verify(wire, dnsfunc=dns, minkey=2048):
+        sys.exit("trial.py: dkimpy does not verify its own signature")
+    with open(out, "wb") as f:
+        f.write(signed.replace(b"\r\n", b"\n"))
+    print("%d bytes, %d of body; %s" % (len(signed), len(msg) - len(head),
+                                        sig.split(b";")[0].decode()))
+    return 0
+
+
 def opt(argv, name, default=None):
     if name in argv:
         return argv[argv.index(name) + 1]
@@ -209,6 +337,11 @@ def run(argv):
     spf_expect = opt(opts, "--spf-expect", "none")
     spf_domain = opt(opts, "--spf-domain", "client.example")
     spf_offset = file_size(spf_log) if spf_log else 0
+    auth_log = opt(opts, "--auth-log", "")
+    auth_expect = opt(opts, "--auth-expect", "none")
+    auth_domain = opt(opts, "--auth-domain", "client.example")
+    authserv_id = opt(opts, "--authserv-id", "mx.bench.example")
+    auth_offset = file_size(auth_log) if auth_log else 0
 
     peak_rss = peak_pss = peak_uss = peak_n = 0
     log = open(out + ".smtp-source.log", "ab")
@@ -266,6 +399,24 @@ def run(argv):
         else:
             spf_ok = spf_pass == 0 and spf_other == 0
         ok = ok and spf_ok
+    auth_pass = auth_other = ar_files = ar_good = -1
+    if auth_log:
+        # the line precedes the 250 to the dot, like SPF's
+        settle = time.monotonic() + LOG_SETTLE
+        while True:
+            auth_pass, auth_other = auth_seen(auth_log, auth_offset,
+                                              auth_domain)
+            want = msgs if auth_expect == "pass" else 0
+            if auth_pass >= want or time.monotonic() >= settle:
+                break
+            time.sleep(0.1)
+        if auth_expect == "pass":
+            ar_files, ar_good = authres_seen(maildirs, authserv_id)
+            auth_ok = auth_pass == msgs and auth_other == 0 and \
+                ar_files == expect and ar_good == expect
+        else:
+            auth_ok = auth_pass == 0 and auth_other == 0
+        ok = ok and auth_ok
     total = end - t0
     smtp = (smtp_end or end) - t0
     line = ("server=%s load=%s rep=%s msgs=%d files=%d/%d ok=%d "
@@ -273,13 +424,16 @@ def run(argv):
             "uss_kb=%d "
             "hwm_kb=%d procs=%d cpu_s=%.2f cpu_ms_per_msg=%.3f loadavg=%.2f "
             "retrans=%d listendrops=%d smtp_source_rc=%s spf_expect=%s "
-            "spf_pass=%d spf_other=%d spf_lookups=%d"
+            "spf_pass=%d spf_other=%d spf_lookups=%d auth_expect=%s "
+            "auth_pass=%d auth_other=%d authres_good=%d/%d"
             % (server, load, rep, msgs, files, expect, int(ok), smtp, total,
                msgs / total if ok else 0.0, peak_rss, peak_pss, peak_uss,
                vm_hwm(root), peak_n, cpu, 1000 * cpu / msgs, load0,
                tcp1[0] - tcp0[0], tcp1[1] - tcp0[1],
                proc.returncode, spf_expect if spf_log else "-",
-               spf_pass, spf_other, spf_lookups))
+               spf_pass, spf_other, spf_lookups,
+               auth_expect if auth_log else "-", auth_pass, auth_other,
+               ar_good, ar_files))
     with open(out, "a") as f:
         f.write(line + "\n")
     print(line, flush=True)
@@ -307,6 +461,14 @@ def spf_col(r):
     if r.get("spf_expect", "-") == "-":
         return "-"
     return "%s/%s" % (r["spf_pass"], r["spf_other"])
+
+
+def auth_col(r):
+    """What the trial's DKIM/DMARC check saw: messages with dkim=pass and
+    dmarc=pass/other lines, or - when the server's log was not checked."""
+    if r.get("auth_expect", "-") == "-":
+        return "-"
+    return "%s/%s" % (r["auth_pass"], r["auth_other"])
 
 
 def medians(rows, load, server):
@@ -339,6 +501,33 @@ def paired(rows, load, a, b):
     return statistics.median(q) if q else None
 
 
+def cost_lines(rows, loads, got_by_load, a, what, target, flag):
+    """The ratio a/strictmx of msg/s, as ratio of medians and paired, with
+    the issue's target; flag is the key= of a trial that shows a really
+    evaluated its policies (else the ratio is only noise, said so)."""
+    cost = []
+    for load in loads:
+        got = got_by_load[load]
+        if a in got and "strictmx" in got and got["strictmx"][0]:
+            cost.append((load, got[a][0] / got["strictmx"][0],
+                         paired(rows, load, a, "strictmx")))
+    if not cost:
+        return
+    print()
+    if not any(r["server"] == a and r.get(flag) == "pass" for r in rows):
+        print("%s evaluated no %s in this run: its ratio to strictmx is "
+              "only the noise between two identical servers" % (a, what))
+        return
+    print("%s cost, paired: the median over the repetitions of %s / "
+          "strictmx in the same repetition: " % (what, a) +
+          ", ".join("%s %s" % (c[0], "%.3f" % c[2] if c[2] else "-")
+                    for c in cost))
+    print("%s cost: msg/s of %s / strictmx (ratio of medians): " % (what, a) +
+          ", ".join("%s %.3f" % c[:2] for c in cost) +
+          " (target >= %.2f: %s)" % (target, "met" if all(
+              c[1] >= target for c in cost) else "NOT met"))
+
+
 def summary(argv):
     rows = parse(argv[0])
     loads = []
@@ -346,16 +535,17 @@ def summary(argv):
         if r["load"] not in loads:
             loads.append(r["load"])
     fmt = ("%-8s %-5s %3s %5s %7s %7s %7s %7s %7s %6s %6s %5s %5s %4s "
-           "%9s %2s")
+           "%9s %9s %2s")
     print(fmt % ("server", "load", "rep", "msgs", "smtp_s", "total_s",
                  "msg/s", "cpu_ms", "mem_kB", "pss_kB", "uss_kB", "procs",
-                 "retr", "ldav", "spf", "ok"))
+                 "retr", "ldav", "spf", "dkim+dmarc", "ok"))
     for r in rows:
         print(fmt % (r["server"], r["load"], r["rep"], r["msgs"],
                      r["smtp_s"], r["total_s"], r["msg_per_s"],
                      r["cpu_ms_per_msg"], mem_of(r), r["pss_kb"],
                      r["uss_kb"], r["procs"], r["retrans"],
-                     "%.1f" % float(r["loadavg"]), spf_col(r), r["ok"]))
+                     "%.1f" % float(r["loadavg"]), spf_col(r), auth_col(r),
+                     r["ok"]))
     print()
     print("medians over the good trials (memory: the peak); ratio a/b = "
           "a's figure / b's")
@@ -363,9 +553,9 @@ def summary(argv):
     print(fmt % ("load", "server", "msg/s", "smtp msg/s", "cpu ms/msg",
                  "mem_kB", "pss_kB", "uss_kB", "trials"))
     all_ok = all(r["ok"] == "1" for r in rows)
-    spf_cost = []
+    got_by_load = {}
     for load in loads:
-        got = {}
+        got = got_by_load[load] = {}
         for server in SERVERS:
             g = medians(rows, load, server)
             if g is None:
@@ -373,40 +563,28 @@ def summary(argv):
             got[server] = g
             print(fmt % (load, server, "%.1f" % g[0], "%.1f" % g[1],
                          "%.3f" % g[2], g[3], g[4], g[5], g[6]))
-        for a, b in (("strictmx", "postfix"), ("smx-spf", "strictmx")):
+        for a, b in (("strictmx", "postfix"), ("smx-all", "strictmx"),
+                     ("smx-spf", "strictmx")):
             if a in got and b in got:
                 print(fmt % ((load, a + "/" + b) +
                              tuple("%.3f" % (x / y) if y else "-"
                                    for x, y in zip(got[a][:6],
                                                    got[b][:6])) + ("",)))
-        if "smx-spf" in got and "strictmx" in got and got["strictmx"][0]:
-            spf_cost.append((load, got["smx-spf"][0] / got["strictmx"][0],
-                             paired(rows, load, "smx-spf", "strictmx")))
-    if spf_cost and not any(r["server"] == "smx-spf" and
-                            r.get("spf_expect") == "pass" for r in rows):
+    looks = sorted({int(r.get("spf_lookups", -1)) for r in rows
+                    if r["server"] in ("smx-all", "smx-spf") and
+                    r["ok"] == "1" and r.get("spf_expect") == "pass"})
+    if looks:
         print()
-        print("smx-spf evaluated no SPF in this run (spf_policy off): "
-              "its ratio to strictmx is only the noise between two "
-              "identical servers")
-    elif spf_cost:
-        print()
-        looks = sorted({int(r.get("spf_lookups", -1)) for r in rows
-                        if r["server"] == "smx-spf" and r["ok"] == "1"})
-        print("SPF DNS-querying terms per evaluation (lookups= in "
-              "smx-spf's log, RFC 7208 4.6.4; the most in one trial): %s"
-              % (", ".join(map(str, looks)) or "-"))
-        print("SPF cost, paired: the median over the repetitions of "
-              "smx-spf / strictmx in the same repetition: " +
-              ", ".join("%s %s" % (c[0], "%.3f" % c[2] if c[2] else "-")
-                        for c in spf_cost))
-        print("SPF cost: msg/s of smx-spf / strictmx (ratio of medians): " +
-              ", ".join("%s %.3f" % c[:2] for c in spf_cost) +
-              " (target >= 0.80: %s)"
-              % ("met" if all(c[1] >= 0.80 for c in spf_cost)
-                 else "NOT met"))
+        print("SPF DNS-querying terms per evaluation (lookups= in the "
+              "logs, RFC 7208 4.6.4; the most in one trial): %s"
+              % ", ".join(map(str, looks)))
+    cost_lines(rows, loads, got_by_load, "smx-all", "SPF+DKIM+DMARC",
+               ALL_TARGET, "auth_expect")
+    cost_lines(rows, loads, got_by_load, "smx-spf", "SPF", SPF_TARGET,
+               "spf_expect")
     if not all_ok:
         print("\nWARNING: some trials failed (ok=0: files missing, "
-              "smtp-source failed or the SPF check did not hold); "
+              "smtp-source failed or a log or header check did not hold); "
               "they are left out of the medians")
     return 0
 
@@ -435,8 +613,11 @@ def main():
         return fsync_probe(sys.argv[2:])
     if len(sys.argv) == 3 and sys.argv[1] == "summary":
         return summary(sys.argv[2:])
+    if len(sys.argv) >= 2 and sys.argv[1] == "message":
+        return message(sys.argv[2:])
     sys.exit("usage: trial.py run OPTIONS -- smtp-source ... | "
-             "trial.py fsync DIR | trial.py summary FILE")
+             "trial.py fsync DIR | trial.py summary FILE | "
+             "trial.py message OPTIONS")
 
 
 if __name__ == "__main__":
