@@ -149,7 +149,7 @@ static const struct conf_row conf_table[] = {
 	    LOCALSTATEDIR "/lib/strictmx/stats.db"),
 	LIST(resolver, CONF_T_RESOLVER, "system", 0),
 	NUM(resolver_timeout, CONF_T_DURATION, "5s", 1, MIN),
-	NUM(max_message_size, CONF_T_SIZE, "25M", K, 2 * K * K * K),
+	NUM(max_message_size, CONF_T_SIZE, "50M", K, 2 * K * K * K),
 	NUM(max_recipients, CONF_T_UNSIGNED, "100", 1, 10000),
 	NUM(max_clients, CONF_T_UNSIGNED, "1000", 1, 100000),
 	NUM(max_clients_per_ip, CONF_T_UNSIGNED, "20", 1, 100000),

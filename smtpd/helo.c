@@ -260,7 +260,7 @@ helo_verdict_set(struct helo_verdict *v, int policy, enum helo_outcome out,
 	v->code = helo_outcomes[out].code;
 	if (out == HELO_OUT_FAIL_SYNTAX && detail == NULL)
 		why = "not a FQDN or address literal";
-	else if (out == HELO_OUT_FAIL_SELF)
+	else if (out == HELO_OUT_FAIL_SELF && detail == NULL)
 		why = "you are not me";
 	else if (out == HELO_OUT_TEMPFAIL)
 		why = "cannot verify helo name (DNS timeout)";
@@ -528,9 +528,18 @@ helo_check_start(const struct conf *conf, const char *helo,
 	}
 	if (syn != HELO_SYN_FQDN)
 		helo_literal(helo, strlen(helo), &lit);
-	if (syn == HELO_SYN_FQDN ? helo_is_self(conf, helo) :
-	    resolver_addr_equal((struct sockaddr *)&lit, local)) {
+	if (syn == HELO_SYN_FQDN && helo_is_self(conf, helo)) {
 		helo_verdict_set(v, policy, HELO_OUT_FAIL_SELF, helo, NULL);
+		return NULL;
+	}
+	/* Our own address as the literal: say what is wrong with it, the
+	 * client's address is what a literal must name (RFC 5321 §4.1.4). */
+	if (syn != HELO_SYN_FQDN &&
+	    resolver_addr_equal((struct sockaddr *)&lit, local)) {
+		helo_verdict_set(v, policy, HELO_OUT_FAIL_SELF, helo,
+		    resolver_addr_equal((struct sockaddr *)&lit, client) ?
+		    "address literal is our own address" :
+		    "address literal does not match your IP");
 		return NULL;
 	}
 	if (conf->helo_match == HELO_MATCH_NONE) {

@@ -57,7 +57,7 @@ ZONE = [
 
 def ehlo_lines(rfc3821="RFC3821 HELO-FQDN HELO-IP"):
     """The EHLO reply lines (replies.md); rfc3821=None: no keyword line."""
-    lines = [H, "PIPELINING", "SIZE 26214400", "8BITMIME",
+    lines = [H, "PIPELINING", "SIZE 52428800", "8BITMIME",
              "ENHANCEDSTATUSCODES", "SMTPUTF8"]
     if rfc3821 is not None:
         lines.append(rfc3821)
@@ -66,6 +66,8 @@ def ehlo_lines(rfc3821="RFC3821 HELO-FQDN HELO-IP"):
 
 SYNTAX = "not a FQDN or address literal"
 SELF = "you are not me"
+SELF_LITERAL = "address literal is our own address"
+OTHER_LITERAL = "address literal does not match your IP"
 TEMP = "cannot verify helo name (DNS timeout)"
 
 

@@ -24,7 +24,7 @@ from e2elib import Client, ConnectionClosed, wait_until
 
 H = e2elib.HOSTNAME
 GREETING = "%s ESMTP-RFC3821 strictmx ready" % H
-EHLO_LINES = [H, "PIPELINING", "SIZE 26214400", "8BITMIME",
+EHLO_LINES = [H, "PIPELINING", "SIZE 52428800", "8BITMIME",
               "ENHANCEDSTATUSCODES", "SMTPUTF8", "RFC3821"]
 SHUTDOWN = "4.3.2 %s Service shutting down" % H
 
@@ -203,7 +203,7 @@ def test_smtplib_delivery_exact_bytes(mx):
     code, _ = s.ehlo()
     assert code == 250
     assert s.has_extn("pipelining") and s.has_extn("8bitmime")
-    assert s.esmtp_features["size"] == "26214400"
+    assert s.esmtp_features["size"] == "52428800"
     # smtplib writes the parameter in lower case: size=NNN
     assert s.mail("sender@sender.example", ["size=%d" % len(BODY)]) == \
         (250, b"2.1.0 Ok")
@@ -537,7 +537,9 @@ def test_max_recipients(mx):
      re.compile(r"^5\.5\.4 Unsupported option: FOO(=bar)?$")),
     ("MAIL FROM:<a@sender.example> SIZE=abc", 501, None),
     ("MAIL FROM:<a@sender.example> BODY=9BIT", 501, None),
-    ("MAIL FROM:<a@sender.example> SIZE=26214401", 552,
+    # a 25 MB attachment, base64-encoded, fits the default (50M)
+    ("MAIL FROM:<a@sender.example> SIZE=35000000", 250, "2.1.0 Ok"),
+    ("MAIL FROM:<a@sender.example> SIZE=52428801", 552,
      "5.3.4 Message size exceeds fixed limit"),
     ("MAIL FROM:<a@sender.example> SIZE=99999999999999999999999", 552, None),
     # accepted forms

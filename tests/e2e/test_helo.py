@@ -17,6 +17,7 @@ import pytest
 import e2elib
 from e2elib import Client, wait_until
 from helolib import (BROKEN, GREETING, H, HANG, LOAD_BASE, LOAD_N, SELF,
+                     SELF_LITERAL, OTHER_LITERAL,
                      SYNTAX, TEMP, ZONE, add_lo_address, assert_rows,
                      ehlo_lines, hello, literal_mismatch, log_lines,
                      not_existing, not_ptr, not_resolving, read_rows,
@@ -162,10 +163,11 @@ def test_address_literals(zone, mx):
 def test_you_are_not_me(zone, mx, match):
     m = mx(helo_match=match, **ENFORCE)
     c = m.connect(src="127.0.0.5")
-    names = [H, "MX.Test.Example.", "test.example", "other.example",
-             "[127.0.0.1]"]
+    names = [H, "MX.Test.Example.", "test.example", "other.example"]
     for name in names:
         c.cmd("EHLO " + name, 550, refusal(name, SELF))
+    # our address as a literal: the reply says what is wrong with it
+    c.cmd("EHLO [127.0.0.1]", 550, refusal("[127.0.0.1]", OTHER_LITERAL))
     c.cmd("QUIT", 221)
     c.expect_close()
     assert_rows(session_rows(m), [row("127.0.0.5", "[127.0.0.1]",
@@ -516,8 +518,9 @@ def test_ipv6_clients(dns, mx):
     v6("::1", "good.client.example", 550,
        not_resolving("good.client.example", "::1"))
     # our own address, whatever the name says
-    v6("::1", "[IPv6:::1]", 550, refusal("[IPv6:::1]", SELF))
-    v6("::1", "[IPv6:0:0::1]", 550, refusal("[IPv6:0:0::1]", SELF))
+    v6("::1", "[IPv6:::1]", 550, refusal("[IPv6:::1]", SELF_LITERAL))
+    v6("::1", "[IPv6:0:0::1]", 550,
+       refusal("[IPv6:0:0::1]", SELF_LITERAL))
     v6("::1", "[127.0.0.1]", 550, literal_mismatch("[127.0.0.1]", "::1"))
     want = [row("::1", "v6.client.example", "pass"),
             row("::1", "good.client.example", "fail-match"),

@@ -488,7 +488,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->stats_db, LOCALSTATEDIR "/lib/strictmx/stats.db");
 	ck_assert_ptr_null(c->resolver);
 	ck_assert_uint_eq(c->nresolver, 0);
-	ck_assert_uint_eq(c->max_message_size, 25 * 1024 * 1024);
+	ck_assert_uint_eq(c->max_message_size, 50 * 1024 * 1024);
 	ck_assert_uint_eq(c->max_recipients, 100);
 	ck_assert_uint_eq(c->max_clients, 1000);
 	ck_assert_uint_eq(c->max_clients_per_ip, 20);

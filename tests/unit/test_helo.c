@@ -196,13 +196,15 @@ static const struct {
 	    "you are not me" },
 	{ E, HELO_MATCH_A, "[192.0.2.25]", "198.51.100.7", "192.0.2.25", NULL,
 	    "fail-self", 550, 1, "550 5.7.1 <[192.0.2.25]>: " RJ
-	    "you are not me" },
+	    "address literal does not match your IP" },
 	{ E, HELO_MATCH_A, "[IPv6:2001:db8::25]", "2001:db8::7",
 	    "2001:db8::25", NULL, "fail-self", 550, 1,
-	    "550 5.7.1 <[IPv6:2001:db8::25]>: " RJ "you are not me" },
+	    "550 5.7.1 <[IPv6:2001:db8::25]>: " RJ
+	    "address literal does not match your IP" },
 	{ E, HELO_MATCH_A, "[192.0.2.25]", "198.51.100.7",
 	    "::ffff:192.0.2.25", NULL, "fail-self", 550, 1,
-	    "550 5.7.1 <[192.0.2.25]>: " RJ "you are not me" },
+	    "550 5.7.1 <[192.0.2.25]>: " RJ
+	    "address literal does not match your IP" },
 	{ E, HELO_MATCH_NONE, "foo.example", "192.0.2.1", "192.0.2.25", NULL,
 	    "pass", 0, 0, "" },
 	{ E, HELO_MATCH_NONE, "[198.51.100.9]", "192.0.2.1", "192.0.2.25",
