@@ -9,6 +9,8 @@
  *	cidr_list_free - release a list's storage (the list itself stays usable)
  *	cidr_sockaddr_unmap - copy a socket address, turning an IPv4-mapped
  *		IPv6 address (::ffff:a.b.c.d) into plain AF_INET
+ *	cidr_same_client - 1 when two unmapped addresses count as one client:
+ *		the same IPv4 address, or the same first v6bits of IPv6
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -222,4 +224,36 @@ cidr_list_free(struct cidr_list *l)
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
+}
+
+/* cidr_same_client - max_clients_per_ip's notion of one client. An IPv6
+ * host is commonly given a whole /64 (RFC 6177, RFC 7421) and may pick any
+ * address in it, so an IPv6 client is its first v6bits (32..128; 64 by
+ * default, as Postfix 3.8's smtpd_client_ipv6_prefix_length); an IPv4
+ * client is its address. a and b come from cidr_sockaddr_unmap(). */
+int
+cidr_same_client(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b, unsigned v6bits)
+{
+	const unsigned char *x, *y;
+	unsigned full, rest;
+
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)(const void *)a)->
+		    sin_addr, &((const struct sockaddr_in *)(const void *)b)->
+		    sin_addr, 4) == 0;
+	if (a->ss_family != AF_INET6)
+		return 0;
+	x = ((const struct sockaddr_in6 *)(const void *)a)->sin6_addr.s6_addr;
+	y = ((const struct sockaddr_in6 *)(const void *)b)->sin6_addr.s6_addr;
+	if (v6bits > 128)
+		v6bits = 128;
+	full = v6bits / 8;
+	rest = v6bits % 8;
+	if (memcmp(x, y, full) != 0)
+		return 0;
+	return rest == 0 ||
+	    ((x[full] ^ y[full]) & (unsigned char)(0xff << (8 - rest))) == 0;
 }

@@ -22,6 +22,8 @@ int	cidr_list_add(struct cidr_list *, const char *);
 int	cidr_list_match(const struct cidr_list *, const struct sockaddr *);
 void	cidr_list_free(struct cidr_list *);
 int	cidr_sockaddr_unmap(const struct sockaddr *, struct sockaddr_storage *);
+int	cidr_same_client(const struct sockaddr_storage *,
+	    const struct sockaddr_storage *, unsigned);
 const char *cidr_format(const struct cidr *, char *, size_t);
 
 /* Buffer size for cidr_format(): an IPv6 address, "/128" and NUL. */

@@ -153,6 +153,7 @@ static const struct conf_row conf_table[] = {
 	NUM(max_recipients, CONF_T_UNSIGNED, "100", 1, 10000),
 	NUM(max_clients, CONF_T_UNSIGNED, "1000", 1, 100000),
 	NUM(max_clients_per_ip, CONF_T_UNSIGNED, "20", 1, 100000),
+	NUM(client_ipv6_prefix, CONF_T_UNSIGNED, "64", 32, 128),
 	NUM(max_errors, CONF_T_UNSIGNED, "10", 1, 1000),
 	NUM(timeout_command, CONF_T_DURATION, "5m", 1, DAY),
 	NUM(timeout_data, CONF_T_DURATION, "10m", 1, DAY),

@@ -52,6 +52,7 @@ struct conf {
 	unsigned	 max_recipients;
 	unsigned	 max_clients;
 	unsigned	 max_clients_per_ip;
+	unsigned	 client_ipv6_prefix;	/* bits: one IPv6 client */
 	unsigned	 max_errors;
 	unsigned	 timeout_command;
 	unsigned	 timeout_data;

@@ -195,18 +195,17 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	/* A linear scan: max_clients is small (1000) and this runs once a
-	 * connection, far cheaper than keeping a second index up to date. */
+	 * connection, far cheaper than keeping a second index up to date.
+	 * An IPv6 client is its client_ipv6_prefix (cidr_same_client). */
 	TAILQ_FOREACH(s, &srv->sessions, entry) {
 		cidr_sockaddr_unmap((struct sockaddr *)&s->peer, &b);
-		if (b.ss_family == a.ss_family && (a.ss_family == AF_INET ?
-		    memcmp(&((struct sockaddr_in *)&a)->sin_addr,
-		    &((struct sockaddr_in *)&b)->sin_addr, 4) == 0 :
-		    memcmp(&((struct sockaddr_in6 *)&a)->sin6_addr,
-		    &((struct sockaddr_in6 *)&b)->sin6_addr, 16) == 0))
+		if (cidr_same_client(&a, &b, conf->client_ipv6_prefix))
 			same++;
 	}
 	if (same >= conf->max_clients_per_ip) {
-		server_refuse(fd, ip, conf->hostname,
+		server_refuse(fd, ip, conf->hostname, a.ss_family == AF_INET6 &&
+		    conf->client_ipv6_prefix < 128 ?
+		    "too many connections from your network" :
 		    "too many connections from your address");
 		return;
 	}

@@ -148,7 +148,9 @@ def add_lo_address(addr):
     r = subprocess.run(["ip", "addr", "add", "%s/%s" % (addr, plen), "dev",
                         "lo"] + (["nodad"] if ":" in addr else []),
                        capture_output=True, text=True)
-    return r.returncode == 0 or "exists" in r.stderr
+    # iproute2 says "File exists" for IPv4, "already assigned" for IPv6
+    return r.returncode == 0 or "exists" in r.stderr or \
+        "already assigned" in r.stderr
 
 
 def log_lines(m, pattern):

@@ -742,6 +742,38 @@ def test_max_clients_per_ip(mx):
     b.cmd("NOOP", 250)
 
 
+@pytest.mark.parametrize("prefix", [None, "128", "120"])
+def test_max_clients_per_ip_v6_prefix(mx, prefix):
+    """An IPv6 client is its client_ipv6_prefix (default /64): a host with
+    a /64 cannot take every slot by using a new address per connection."""
+    from helolib import add_lo_address
+    addrs = ["fd00::1:1", "fd00::1:2", "fd00::1:3", "fd00:0:0:1::7"]
+    for x in addrs:
+        assert add_lo_address(x), "cannot add %s to lo" % x
+    conf = {"listen": "127.0.0.1:{port} [::1]:{port}",
+            "max_clients_per_ip": 2}
+    if prefix is not None:
+        conf["client_ipv6_prefix"] = prefix
+    m = mx(**conf)
+    a = m.connect(src=addrs[0], host="::1")
+    b = m.connect(src=addrs[1], host="::1")
+    c = m.connect(src=addrs[2], host="::1", greeting=False)
+    if prefix == "128":     # every address a client of its own
+        c.greet(220)
+        c.cmd("NOOP", 250)
+    else:                   # /64 and /120: fd00::1:0/120 holds all three
+        c.expect(421, "4.7.0 %s Error: too many connections from your "
+                 "network" % H)
+        c.expect_close()
+        assert "client=%s refused at connect: too many connections from " \
+            "your network" % addrs[2] in m.log()
+    # another /64 is another client
+    other = m.connect(src=addrs[3], host="::1")
+    other.cmd("NOOP", 250)
+    a.cmd("NOOP", 250)
+    b.cmd("NOOP", 250)
+
+
 @pytest.mark.parametrize("with_dns", [False, True],
                          ids=["no-resolver", "resolver"])
 def test_greet_delay(mx, dns, with_dns):

@@ -102,6 +102,9 @@ static const struct {
 	{ "max_recipients 10000", V_UINT, O(max_recipients), 10000, NULL },
 	{ "max_clients 5", V_UINT, O(max_clients), 5, NULL },
 	{ "max_clients_per_ip 2", V_UINT, O(max_clients_per_ip), 2, NULL },
+	{ "client_ipv6_prefix 48", V_UINT, O(client_ipv6_prefix), 48, NULL },
+	{ "client_ipv6_prefix 128", V_UINT, O(client_ipv6_prefix), 128,
+	    NULL },
 	{ "max_errors 3", V_UINT, O(max_errors), 3, NULL },
 	{ "cbv_max_mx 10", V_UINT, O(cbv_max_mx), 10, NULL },
 	{ "cbv_max_concurrent 7", V_UINT, O(cbv_max_concurrent), 7, NULL },
@@ -244,6 +247,12 @@ static const struct {
 	{ BASE "dkim_max_signatures 17\n",
 	    "FILE:4: value \"17\" of dkim_max_signatures out of range: must "
 	    "be between 1 and 16\n" },
+	{ BASE "client_ipv6_prefix 24\n",
+	    "FILE:4: value \"24\" of client_ipv6_prefix out of range: must "
+	    "be between 32 and 128\n" },
+	{ BASE "client_ipv6_prefix 129\n",
+	    "FILE:4: value \"129\" of client_ipv6_prefix out of range: must "
+	    "be between 32 and 128\n" },
 	{ BASE "resolver_timeout 2m\n",
 	    "FILE:4: value \"2m\" of resolver_timeout out of range: must be "
 	    "between 1s and 1m\n" },
@@ -492,6 +501,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->max_recipients, 100);
 	ck_assert_uint_eq(c->max_clients, 1000);
 	ck_assert_uint_eq(c->max_clients_per_ip, 20);
+	ck_assert_uint_eq(c->client_ipv6_prefix, 64);
 	ck_assert_uint_eq(c->max_errors, 10);
 	ck_assert_uint_eq(c->timeout_command, 300);
 	ck_assert_uint_eq(c->timeout_data, 600);
@@ -716,7 +726,7 @@ START_TEST(test_keys)
 		"hostname", "listen", "user", "domains", "recipients",
 		"recipient_delimiter", "maildir_root", "stats_db", "resolver",
 		"max_message_size", "max_recipients", "max_clients",
-		"max_clients_per_ip", "max_errors", "timeout_command",
+		"max_clients_per_ip", "client_ipv6_prefix", "max_errors", "timeout_command",
 		"timeout_data", "greet_delay", "bare_newline",
 		"tls_certificate", "tls_key", "exempt_clients",
 		"advertise_rfc3821", "rfc3821_keyword", "helo_policy",
