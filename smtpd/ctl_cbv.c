@@ -3,9 +3,10 @@
  *
  *	ctl_cbv_main - `strictmxctl cbv ADDRESS`: DNS then the probe on a
  *		private event loop, every step printed, then the verdict;
- *		exit 0 pass, 1 fail, 2 tempfail (or usage)
+ *		exit 0 pass, 1 fail, 2 tempfail, 64 usage
  *	ctl_cache_main - `strictmxctl cache list|flush|delete ADDRESS`; exit
- *		0 done, 1 error (or address not cached), 2 usage
+ *		0 done, 1 error (or address not cached), 64 usage; the list
+ *		is a table with a title row, as `sessions`
  *
  * The run ignores the cache and the checks that decide without a probe
  * (our own domains, dmp_table): it exists to see what a remote MX says.
@@ -33,9 +34,12 @@
 #include "cbv_cache.h"
 #include "conf.h"
 #include "ctl_cbv.h"
+#include "ctl_table.h"
+#include "strictmxctl.h"
 #include "resolver.h"
 #include "sender.h"
 #include "sender_verdict.h"
+#include "xmalloc.h"
 
 /* Seconds allowed on top of cbv_timeout before the run gives up (DNS has
  * its own bound in resolver.c; this only guards against a hang). */
@@ -349,12 +353,12 @@ ctl_cbv_main(const struct conf *conf, int argc, char **argv)
 	if (argc != 1 || ctl_cbv_parse(argv[0], &run.addr) < 0) {
 		fprintf(stderr, "usage: strictmxctl cbv ADDRESS "
 		    "(local@domain)\n");
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
 	if (run.addr.domain[0] == '[') {
 		fprintf(stderr, "strictmxctl: cbv: an address literal has no "
 		    "MX to call back\n");
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
 	cbv_cache_key(&run.addr, run.key, sizeof(run.key));
 	/* cbv.c writes to sockets a remote may have reset (cbv.c). */
@@ -409,26 +413,40 @@ out:
 	return status;
 }
 
-/* ctl_cache_print - one `cache list` line. */
+/* The `cache list` columns; the reply (remote text) comes last. */
+static const char *const ctl_cache_titles[] = {
+	"ADDRESS", "OUTCOME", "STAGE", "EXPIRES", "REPLY",
+};
+static const int ctl_cache_right[] = { 0, 0, 0, 0, 0 };
+
+struct ctl_cache_list {
+	struct ctl_table	 t;
+	time_t			 now;
+};
+
+/* ctl_cache_print - one `cache list` row; every text made printable. */
 static int
 ctl_cache_print(const struct cbv_cache_entry *e, void *arg)
 {
-	const time_t *now = arg;
+	struct ctl_cache_list *l = arg;
 	char a[CTL_CBV_PRINTABLE(SMTP_PATH_MAX + 1)];
 	char r[CTL_CBV_PRINTABLE(SMTP_REPLYLINE_MAX + 1)];
 	char o[CTL_CBV_PRINTABLE(16)], s[CTL_CBV_PRINTABLE(16)];
-	char when[32];
+	char when[48];
 	time_t t = (time_t)e->expires;
 	struct tm tm;
+	char **row = ctl_table_row(&l->t);
 
 	if (localtime_r(&t, &tm) == NULL ||
 	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(when, sizeof(when), "?");
-	printf("%s %s %s %s%s %s\n", ctl_cbv_printable(a, sizeof(a),
-	    e->address), ctl_cbv_printable(o, sizeof(o), e->outcome),
-	    e->stage[0] != '\0' ? ctl_cbv_printable(s, sizeof(s), e->stage) :
-	    "-", when, t <= *now ? " (expired)" : "",
-	    ctl_cbv_printable(r, sizeof(r), e->reply));
+	row[0] = xstrdup(ctl_cbv_printable(a, sizeof(a), e->address));
+	row[1] = xstrdup(ctl_cbv_printable(o, sizeof(o), e->outcome));
+	row[2] = xstrdup(e->stage[0] != '\0' ?
+	    ctl_cbv_printable(s, sizeof(s), e->stage) : "-");
+	row[3] = ctl_cellf("%s%s", when, t <= l->now ? " (expired)" : "");
+	row[4] = xstrdup(e->reply[0] != '\0' ?
+	    ctl_cbv_printable(r, sizeof(r), e->reply) : "-");
 	return 0;
 }
 
@@ -438,6 +456,7 @@ int
 ctl_cache_main(const struct conf *conf __unused, const char *dbpath,
     int argc, char **argv)
 {
+	struct ctl_cache_list l;
 	struct mailaddr a;
 	char key[SMTP_PATH_MAX + 3], pk[CTL_CBV_PRINTABLE(SMTP_PATH_MAX + 3)];
 	sqlite3 *db = NULL;
@@ -452,7 +471,7 @@ ctl_cache_main(const struct conf *conf __unused, const char *dbpath,
 	    dbpath == NULL) {
 		fprintf(stderr, "usage: strictmxctl cache list | flush | "
 		    "delete ADDRESS\n");
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
 	list = strcmp(argv[0], "list") == 0;
 	if (sqlite3_open_v2(dbpath, &db, list ? SQLITE_OPEN_READONLY :
@@ -464,7 +483,14 @@ ctl_cache_main(const struct conf *conf __unused, const char *dbpath,
 	/* The daemon holds the write lock a few ms a second at most. */
 	sqlite3_busy_timeout(db, 5000);
 	if (list) {
-		if ((n = cbv_cache_list(db, ctl_cache_print, &now)) < 0)
+		ctl_table_init(&l.t, ctl_cache_titles, ctl_cache_right,
+		    sizeof(ctl_cache_right) / sizeof(ctl_cache_right[0]));
+		l.now = now;
+		n = cbv_cache_list(db, ctl_cache_print, &l);
+		if (n >= 0)
+			ctl_table_print(stdout, &l.t);
+		ctl_table_free(&l.t);
+		if (n < 0)
 			goto fail;
 		printf("%d entr%s\n", n, n == 1 ? "y" : "ies");
 		status = 0;

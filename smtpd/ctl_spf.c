@@ -21,6 +21,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "ctl_spf.h"
+#include "strictmxctl.h"
 #include "idna.h"
 #include "log.h"
 #include "resolver.h"
@@ -98,7 +99,8 @@ ctl_spf_print(const struct conf *conf, const char *client,
 /*
  * ctl_spf_main - argv: "spf" IP ADDRESS [HELO]. ADDRESS "<>" or "" is the
  * null sender: the HELO identity is checked then. Exit status: 0 pass,
- * 1 fail, 2 temperror or a usage error, 3 any other result.
+ * 1 fail, 2 temperror, 3 any other result, CTL_EXIT_USAGE (64) a usage
+ * error.
  */
 int
 ctl_spf_main(const struct conf *conf, int argc, char **argv)
@@ -117,7 +119,7 @@ ctl_spf_main(const struct conf *conf, int argc, char **argv)
 		argc--, argv++;
 	if (argc < 2 || argc > 3 || ctl_spf_client(argv[0], &ss) < 0) {
 		fprintf(stderr, "usage: strictmxctl spf IP ADDRESS [HELO]\n");
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
 	/* The address goes through the daemon's own parser: same syntax
 	 * rules, same A-label conversion of the domain. */
@@ -127,7 +129,7 @@ ctl_spf_main(const struct conf *conf, int argc, char **argv)
 	    *rest != '\0') {
 		fprintf(stderr, "strictmxctl: spf: not an address: %s\n",
 		    argv[1]);
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
 	from[0] = '\0';
 	if (!a.is_null)
@@ -139,7 +141,7 @@ ctl_spf_main(const struct conf *conf, int argc, char **argv)
 	    conf->hostname) == -1 && a.is_null && argc < 3) {
 		fprintf(stderr, "strictmxctl: spf: the null sender needs a "
 		    "HELO name (the HELO identity is checked)\n");
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
 	memset(&run, 0, sizeof(run));
 	if ((run.base = event_base_new()) == NULL ||

@@ -1,15 +1,19 @@
 /* strictmxctl.c - the admin tool: recent sessions, the field statistics,
- * the DMARC aggregate view (report_auth.c), and (wired by cbv_cache.c/
- * cbv.c) one CBV now and the CBV cache, and (ctl_spf.c) one SPF
- * evaluation now.
+ * the DMARC aggregate view (report_auth.c), the cbv rows (ctl_log.c), the
+ * Prometheus metrics (ctl_metrics.c), one CBV now and the CBV cache
+ * (ctl_cbv.c), and one SPF evaluation now (ctl_spf.c).
  *
- *	main - global options, then one subcommand from ctl_cmds[]
+ *	main - the global options anywhere on the line, then one subcommand
+ *		from ctl_cmds[]
  *	ctl_conf - load the config once (errors printed, NULL)
- *	ctl_db - open the stats database, read-only or read-write
+ *	ctl_db - open the stats database(s) read-only, or one read-write;
+ *		several --db files are merged behind TEMP views (DESIGN §9)
  *	ctl_err - "strictmxctl: ..." on stderr
- *	ctl_usage - the usage of one subcommand (or all) on stderr, 2
+ *	ctl_usage - the usage of one subcommand (or all) on stderr, 64
+ *	ctl_optval - one "--name VALUE" or "--name=VALUE" argument
  *
- * Exit status: 0 ok, 1 error, 2 usage (strictmxctl(8)).
+ * Exit status: 0 ok (pass), 1 error (fail), 2 tempfail (cbv, spf), 64 a
+ * usage error (strictmxctl(8)).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -22,6 +26,9 @@
 #include <sqlite3.h>
 
 #include "conf.h"
+#include "ctl_log.h"
+#include "ctl_metrics.h"
+#include "ctl_table.h"
 #include "log.h"
 #include "report.h"
 #include "report_auth.h"
@@ -40,22 +47,30 @@
 #define CTL_LAST_MAX		1000000
 
 static ctl_fn ctl_sessions, ctl_stats, ctl_auth, ctl_cbv, ctl_cache, ctl_spf;
+static ctl_fn ctl_cbvlog, ctl_metrics;
 
-/* The subcommands. Another module wires its own by naming its function
- * here (a one-line change); until then ctl_unavailable answers. */
+/* The subcommands and the databases each reads: CTL_DB_NONE needs the
+ * config (cbv, spf: -d is refused), CTL_DB_ONE one file, CTL_DB_MANY any
+ * number of --db files merged into one report. */
+enum { CTL_DB_NONE, CTL_DB_ONE, CTL_DB_MANY };
+
 static const struct ctl_cmd {
 	const char	*name;
 	ctl_fn		*fn;
+	int		 dbs;
 	const char	*args;
 } ctl_cmds[] = {
-	{ "sessions",	ctl_sessions,	"[--last N]" },
-	{ "stats",	ctl_stats,
+	{ "sessions",	ctl_sessions, CTL_DB_MANY, "[--last N]" },
+	{ "stats",	ctl_stats, CTL_DB_MANY,
 	  "[--since YYYY-MM-DD] [--until YYYY-MM-DD] [--json]" },
-	{ "auth",	ctl_auth,
+	{ "auth",	ctl_auth, CTL_DB_MANY,
 	  "[--since YYYY-MM-DD] [--until YYYY-MM-DD] [--json]" },
-	{ "cbv",	ctl_cbv, "ADDRESS" },
-	{ "spf",	ctl_spf, "IP ADDRESS [HELO]" },
-	{ "cache",	ctl_cache, "list | flush | delete ADDRESS" },
+	{ "cbv-log",	ctl_cbvlog, CTL_DB_MANY,
+	  "[--last N] [--since YYYY-MM-DD] [--until YYYY-MM-DD]" },
+	{ "metrics",	ctl_metrics, CTL_DB_MANY, "" },
+	{ "cache",	ctl_cache, CTL_DB_ONE, "list | flush | delete ADDRESS" },
+	{ "cbv",	ctl_cbv, CTL_DB_NONE, "ADDRESS" },
+	{ "spf",	ctl_spf, CTL_DB_NONE, "IP ADDRESS [HELO]" },
 };
 #define CTL_NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 
@@ -75,13 +90,20 @@ ctl_err(const char *fmt, ...)
 static void
 ctl_usage_to(FILE *fp, const char *cmd)
 {
+	static const char *const dbopt[] = {
+		"[-f file]", "[-f file | -d dbfile]",
+		"[-f file | -d dbfile ...]",
+	};
 	size_t i;
 
 	fputs("usage:", fp);
 	for (i = 0; i < CTL_NCMDS; i++)
 		if (cmd == NULL || strcmp(cmd, ctl_cmds[i].name) == 0)
-			fprintf(fp, "\tstrictmxctl [-f file | -d dbfile]"
-			    " %s %s\n", ctl_cmds[i].name, ctl_cmds[i].args);
+			fprintf(fp, "\tstrictmxctl %s %s%s%s\n",
+			    dbopt[ctl_cmds[i].dbs], ctl_cmds[i].name,
+			    ctl_cmds[i].args[0] ? " " : "", ctl_cmds[i].args);
+	if (cmd == NULL)
+		fprintf(fp, "default config: %s\n", CTL_CONF_DEFAULT);
 }
 
 /* ctl_usage - the usage of cmd (NULL: all) on stderr; returns
@@ -103,33 +125,120 @@ ctl_conf(struct ctl *ctl)
 	return ctl->conf;
 }
 
+/* ctl_schema - the schema version of database name ("main", "dbN"),
+ * -1 on error. */
+static int
+ctl_schema(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[64];
+	int v = -1;
+
+	snprintf(sql, sizeof(sql), "PRAGMA %s.user_version", name);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* ctl_merge - attach every further --db file (read-only, as the main
+ * connection) and put a TEMP view in front of each table, the UNION ALL
+ * of that table in every file. Unqualified names resolve to TEMP first,
+ * so report.c and report_auth.c read the merged rows unchanged. The
+ * files must share one schema version: then they have the same tables. */
+static int
+ctl_merge(struct ctl *ctl, sqlite3 *db, int v)
+{
+	static const char *const tables[] = {
+		"sessions", "cbv", "cbv_cache", "auth",
+	};
+	sqlite3_stmt *st = NULL;
+	char name[32], *sql = NULL, *q;
+	size_t i, t;
+	int found, ok;
+
+	for (i = 1; i < ctl->ndb; i++) {
+		snprintf(name, sizeof(name), "db%zu", i);
+		if ((q = sqlite3_mprintf("ATTACH ?1 AS %s", name)) == NULL)
+			return -1;
+		ok = sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_bind_text(st, 1, ctl->db_paths[i], -1,
+		    SQLITE_STATIC) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_DONE;
+		sqlite3_free(q);
+		sqlite3_finalize(st);
+		st = NULL;
+		if (!ok) {
+			ctl_err("%s: %s", ctl->db_paths[i], sqlite3_errmsg(db));
+			return -1;
+		}
+		if (ctl_schema(db, name) != v) {
+			ctl_err("%s: schema version %d, not %d as %s: cannot "
+			    "merge", ctl->db_paths[i], ctl_schema(db, name),
+			    v, ctl->db_paths[0]);
+			return -1;
+		}
+	}
+	for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		if (sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_master"
+		    " WHERE type = 'table' AND name = ?1", -1, &st, NULL) !=
+		    SQLITE_OK)
+			return -1;
+		sqlite3_bind_text(st, 1, tables[t], -1, SQLITE_STATIC);
+		found = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+		if (!found)
+			continue;
+		sql = sqlite3_mprintf("CREATE TEMP VIEW %s AS SELECT * FROM"
+		    " main.%s", tables[t], tables[t]);
+		for (i = 1; sql != NULL && i < ctl->ndb; i++) {
+			snprintf(name, sizeof(name), "db%zu", i);
+			q = sqlite3_mprintf("%s UNION ALL SELECT * FROM %s.%s",
+			    sql, name, tables[t]);
+			sqlite3_free(sql);
+			sql = q;
+		}
+		if (sql == NULL || sqlite3_exec(db, sql, NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			ctl_err("merging %s: %s", tables[t], sql == NULL ?
+			    strerror(ENOMEM) : sqlite3_errmsg(db));
+			sqlite3_free(sql);
+			return -1;
+		}
+		sqlite3_free(sql);
+	}
+	return 0;
+}
+
 /* ctl_db - open the stats database (-d, else the config's stats_db) read-
- * only, or read-write when writable is set; never creates it. NULL after
- * an error message. The caller closes it with sqlite3_close(). */
+ * only, or read-write when writable is set; never creates it. Several -d
+ * files (read-only only) are merged by ctl_merge(). NULL after an error
+ * message. The caller closes it with sqlite3_close(). */
 sqlite3 *
 ctl_db(struct ctl *ctl, int writable)
 {
-	const char *path = ctl->db_path;
+	const char *path = ctl->ndb > 0 ? ctl->db_paths[0] : NULL;
 	struct conf *conf;
 	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int v = -1;
+	int v;
 
 	if (path == NULL) {
 		if ((conf = ctl_conf(ctl)) == NULL)
 			return NULL;
 		path = conf->stats_db;
 	}
+	if (writable && ctl->ndb > 1) {
+		ctl_err("only one database can be written at a time");
+		return NULL;
+	}
 	if (sqlite3_open_v2(path, &db, writable ? SQLITE_OPEN_READWRITE :
 	    SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		goto fail;
 	/* The daemon holds the write lock for a few ms a second at most. */
 	sqlite3_busy_timeout(db, CTL_BUSY_MS);
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
-	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+	if ((v = ctl_schema(db, "main")) < 0)
 		goto fail;
-	v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
 	if (v == 0) {
 		ctl_err("%s: not a strictmx stats database (no schema)", path);
 		sqlite3_close(db);
@@ -138,10 +247,13 @@ ctl_db(struct ctl *ctl, int writable)
 	if (v > STATS_SCHEMA_VERSION)
 		ctl_err("%s: schema version %d is newer than this tool's %d",
 		    path, v, STATS_SCHEMA_VERSION);
+	if (ctl->ndb > 1 && ctl_merge(ctl, db, v) < 0) {
+		sqlite3_close(db);
+		return NULL;
+	}
 	return db;
 fail:
 	ctl_err("%s: %s", path, db ? sqlite3_errmsg(db) : strerror(ENOMEM));
-	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return NULL;
 }
@@ -167,15 +279,31 @@ ctl_cbv(struct ctl *ctl, int argc, char **argv)
 static int
 ctl_cache(struct ctl *ctl, int argc, char **argv)
 {
-	const struct conf *conf = ctl_conf(ctl);
+	const struct conf *conf = ctl->ndb > 0 ? NULL : ctl_conf(ctl);
 
-	if (conf == NULL)
+	if (ctl->ndb == 0 && conf == NULL)
 		return CTL_EXIT_ERR;
-	return ctl_cache_main(conf, ctl->db_path != NULL ? ctl->db_path :
+	return ctl_cache_main(conf, ctl->ndb > 0 ? ctl->db_paths[0] :
 	    conf->stats_db, argc, argv);
 }
 
+/* ctl_cbvlog, ctl_metrics - the cbv rows and the Prometheus metrics of
+ * the database(s) (ctl_log.c, ctl_metrics.c). */
 static int
+ctl_cbvlog(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_cbvlog_main(ctl, argc, argv);
+}
+
+static int
+ctl_metrics(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_metrics_main(ctl, argc, argv);
+}
+
+/* ctl_optval - argv[*i] is "NAME VALUE" (advancing *i) or "NAME=VALUE":
+ * 1 with *val set; 0 another argument; -1 the value is missing. */
+int
 ctl_optval(int argc, char **argv, int *i, const char *name,
     const char **val)
 {
@@ -197,89 +325,13 @@ ctl_optval(int argc, char **argv, int *i, const char *name,
 	return 1;
 }
 
-/* Columns of "sessions": untrusted text made printable by log_printable()
- * (escaped, cut to LOG_TEXT_MAX), empty shown as "-". */
-enum ctl_col {
-	CTL_COL_START, CTL_COL_ID, CTL_COL_CLIENT, CTL_COL_PTR, CTL_COL_HELO,
-	CTL_COL_VERDICT, CTL_COL_TLS, CTL_COL_MSGS, CTL_COL_RCPT,
-	CTL_COL_BYTES, CTL_COL_ENDED, CTL_COL_LAST,
+/* Columns of "sessions": untrusted text made printable by ctl_cell(),
+ * empty shown as "-". */
+static const char *const ctl_sess_titles[] = {
+	"START", "ID", "CLIENT", "PTR", "HELO", "VERDICT", "TLS", "MSGS",
+	"RCPT", "BYTES", "ENDED",
 };
-
-static const struct {
-	const char	*title;
-	int		 right;		/* numbers are right-aligned */
-} ctl_cols[CTL_COL_LAST] = {
-	{ "START", 0 }, { "ID", 0 }, { "CLIENT", 0 }, { "PTR", 0 },
-	{ "HELO", 0 }, { "VERDICT", 0 }, { "TLS", 0 }, { "MSGS", 1 },
-	{ "RCPT", 1 }, { "BYTES", 1 }, { "ENDED", 0 },
-};
-
-/* ctl_cell - a printable copy of one text column of the current row. */
-static char *
-ctl_cell(sqlite3_stmt *st, int col)
-{
-	char buf[LOG_PRINTABLE_SIZE];
-	const char *s = (const char *)sqlite3_column_text(st, col);
-	int n = sqlite3_column_bytes(st, col);
-
-	if (s == NULL || n <= 0)
-		return xstrdup("-");
-	return xstrdup(log_printable(buf, sizeof(buf), s, (size_t)n));
-}
-
-static char *
-ctl_cellf(const char *fmt, ...) PRINTF_LIKE(1, 2);
-
-static char *
-ctl_cellf(const char *fmt, ...)
-{
-	char buf[128];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	return xstrdup(buf);
-}
-
-/* ctl_when - local "YYYY-MM-DD HH:MM:SS" of an epoch time. */
-static char *
-ctl_when(double t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	char buf[32];
-
-	if (localtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm) == 0)
-		return xstrdup("-");
-	return xstrdup(buf);
-}
-
-/* ctl_print_table - print rows of cells with each column as wide as its
- * widest cell; the last column is not padded. */
-static void
-ctl_print_table(char **cell, size_t nrows)
-{
-	size_t w[CTL_COL_LAST] = { 0 }, r, len;
-	int c;
-
-	for (r = 0; r < nrows; r++)
-		for (c = 0; c < CTL_COL_LAST; c++)
-			if ((len = strlen(cell[r * CTL_COL_LAST + c])) > w[c])
-				w[c] = len;
-	for (r = 0; r < nrows; r++)
-		for (c = 0; c < CTL_COL_LAST; c++) {
-			const char *s = cell[r * CTL_COL_LAST + c];
-
-			if (c == CTL_COL_LAST - 1)
-				printf("%s\n", s);
-			else if (ctl_cols[c].right)
-				printf("%*s  ", (int)w[c], s);
-			else
-				printf("%-*s  ", (int)w[c], s);
-		}
-}
+static const int ctl_sess_right[] = { 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 };
 
 /* ctl_sessions - "sessions [--last N]": the N newest sessions, newest
  * last, under a title line. */
@@ -288,11 +340,11 @@ ctl_sessions(struct ctl *ctl, int argc, char **argv)
 {
 	static const char sql[] = "SELECT start, id, client_ip, ptr, helo,"
 	    " helo_verdict, tls, messages, rcpt_accepted, rcpt_refused,"
-	    " bytes, ended FROM (SELECT rowid AS r, * FROM sessions"
-	    " ORDER BY start DESC, rowid DESC LIMIT ?1) ORDER BY start, r";
+	    " bytes, ended FROM (SELECT * FROM sessions"
+	    " ORDER BY start DESC LIMIT ?1) ORDER BY start";
+	struct ctl_table t;
 	const char *val;
-	char *end, **cell = NULL;
-	size_t nrows = 0, cap = 0, i;
+	char *end;
 	long last = CTL_LAST_DEFAULT;
 	sqlite3 *db;
 	sqlite3_stmt *st;
@@ -322,45 +374,30 @@ ctl_sessions(struct ctl *ctl, int argc, char **argv)
 		sqlite3_close(db);
 		return CTL_EXIT_ERR;
 	}
-	/* Row 0 holds the titles. */
-	cell = xreallocarray(NULL, CTL_COL_LAST, sizeof(*cell));
-	for (c = 0; c < CTL_COL_LAST; c++)
-		cell[c] = xstrdup(ctl_cols[c].title);
-	cap = nrows = 1;
+	ctl_table_init(&t, ctl_sess_titles, ctl_sess_right,
+	    sizeof(ctl_sess_right) / sizeof(ctl_sess_right[0]));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char **row;
+		char **row = ctl_table_row(&t);
 
-		if (nrows == cap) {
-			cap *= 2;
-			cell = xreallocarray(cell, cap * CTL_COL_LAST,
-			    sizeof(*cell));
-		}
-		row = cell + nrows++ * CTL_COL_LAST;
-		row[CTL_COL_START] = ctl_when(sqlite3_column_double(st, 0));
-		row[CTL_COL_ID] = ctl_cell(st, 1);
-		row[CTL_COL_CLIENT] = ctl_cell(st, 2);
-		row[CTL_COL_PTR] = ctl_cell(st, 3);
-		row[CTL_COL_HELO] = ctl_cell(st, 4);
-		row[CTL_COL_VERDICT] = ctl_cell(st, 5);
-		row[CTL_COL_TLS] = xstrdup(sqlite3_column_int(st, 6) ?
-		    "yes" : "no");
-		row[CTL_COL_MSGS] = ctl_cellf("%lld",
+		row[0] = ctl_when(sqlite3_column_double(st, 0));
+		for (c = 1; c <= 5; c++)
+			row[c] = ctl_cell(st, c);
+		row[6] = xstrdup(sqlite3_column_int(st, 6) ? "yes" : "no");
+		row[7] = ctl_cellf("%lld",
 		    (long long)sqlite3_column_int64(st, 7));
-		row[CTL_COL_RCPT] = ctl_cellf("%lld/%lld",
+		row[8] = ctl_cellf("%lld/%lld",
 		    (long long)sqlite3_column_int64(st, 8),
 		    (long long)sqlite3_column_int64(st, 9));
-		row[CTL_COL_BYTES] = ctl_cellf("%lld",
+		row[9] = ctl_cellf("%lld",
 		    (long long)sqlite3_column_int64(st, 10));
-		row[CTL_COL_ENDED] = ctl_cell(st, 11);
+		row[10] = ctl_cell(st, 11);
 	}
 	if (rc != SQLITE_DONE) {
 		ctl_err("sessions: %s", sqlite3_errmsg(db));
 		ret = CTL_EXIT_ERR;
 	} else
-		ctl_print_table(cell, nrows);
-	for (i = 0; i < nrows * CTL_COL_LAST; i++)
-		free(cell[i]);
-	free(cell);
+		ctl_table_print(stdout, &t);
+	ctl_table_free(&t);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return ret;
@@ -477,40 +514,112 @@ ctl_auth(struct ctl *ctl, int argc, char **argv)
 	return CTL_EXIT_OK;
 }
 
+/* ctl_global - argv[*i] is a global option: 1 consumed (and its value),
+ * 0 not one, -1 a usage error, 2 -h (print the usage). */
+static int
+ctl_global(struct ctl *ctl, int argc, char **argv, int *i)
+{
+	static const struct {
+		const char	*name;
+		int		 db;
+	} opt[] = {
+		{ "--db", 1 }, { "-d", 1 }, { "--config", 0 }, { "-f", 0 },
+	};
+	const char *a = argv[*i], *val = NULL;
+	size_t k;
+	int rc = 0;
+
+	if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+		return 2;
+	for (k = 0; k < sizeof(opt) / sizeof(opt[0]); k++)
+		if ((rc = ctl_optval(argc, argv, i, opt[k].name, &val)) != 0)
+			break;
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		/* -dFILE and -fFILE, as getopt(3) takes them */
+		if (a[0] != '-' || (a[1] != 'd' && a[1] != 'f') ||
+		    a[2] == '\0')
+			return 0;
+		k = a[1] == 'd' ? 1 : 3;
+		val = a + 2;
+	}
+	if (!opt[k].db)
+		ctl->conf_path = val;
+	else if (ctl->ndb == CTL_DB_MAX) {
+		ctl_err("at most %d databases", CTL_DB_MAX);
+		return -1;
+	} else
+		ctl->db_paths[ctl->ndb++] = val;
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct ctl ctl = { CTL_CONF_DEFAULT, NULL, NULL };
-	size_t i;
-	int ch, ret;
+	struct ctl ctl;
+	char **args;
+	size_t i = CTL_NCMDS;
+	int a, n = 0, rc, ret, opts = 1;
 
-	while ((ch = getopt(argc, argv, "+d:f:h")) != -1) {
-		switch (ch) {
-		case 'd':
-			ctl.db_path = optarg;
-			break;
-		case 'f':
-			ctl.conf_path = optarg;
-			break;
-		case 'h':
-			ctl_usage_to(stdout, NULL);
-			return CTL_EXIT_OK;
-		default:
-			return ctl_usage(NULL);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.conf_path = CTL_CONF_DEFAULT;
+	/* The global options go anywhere (before or after the command);
+	 * "--" ends them; the rest, in order, are the command's. */
+	args = xreallocarray(NULL, (size_t)argc + 1, sizeof(*args));
+	for (a = 1; a < argc; a++) {
+		if (opts && strcmp(argv[a], "--") == 0) {
+			opts = 0;
+			continue;
 		}
+		if (opts && argv[a][0] == '-' && argv[a][1] != '\0') {
+			if ((rc = ctl_global(&ctl, argc, argv, &a)) == 2) {
+				ctl_usage_to(stdout, NULL);
+				free(args);
+				return CTL_EXIT_OK;
+			}
+			if (rc < 0) {
+				free(args);
+				return ctl_usage(NULL);
+			}
+			if (rc > 0)
+				continue;
+			if (n == 0) {
+				ctl_err("unknown option: %s", argv[a]);
+				free(args);
+				return ctl_usage(NULL);
+			}
+		}
+		args[n++] = argv[a];
 	}
-	argc -= optind;
-	argv += optind;
-	if (argc < 1)
+	args[n] = NULL;
+	if (n < 1) {
+		free(args);
 		return ctl_usage(NULL);
+	}
 	for (i = 0; i < CTL_NCMDS; i++)
-		if (strcmp(argv[0], ctl_cmds[i].name) == 0)
+		if (strcmp(args[0], ctl_cmds[i].name) == 0)
 			break;
 	if (i == CTL_NCMDS) {
-		ctl_err("unknown command: %s", argv[0]);
+		ctl_err("unknown command: %s", args[0]);
+		free(args);
 		return ctl_usage(NULL);
 	}
-	ret = ctl_cmds[i].fn(&ctl, argc, argv);
+	if (ctl_cmds[i].dbs == CTL_DB_NONE && ctl.ndb > 0) {
+		ctl_err("%s: -d does not apply: it needs the config (-f)",
+		    args[0]);
+		ret = ctl_usage(args[0]);
+		free(args);
+		return ret;
+	}
+	if (ctl_cmds[i].dbs == CTL_DB_ONE && ctl.ndb > 1) {
+		ctl_err("%s: takes one database", args[0]);
+		ret = ctl_usage(args[0]);
+		free(args);
+		return ret;
+	}
+	ret = ctl_cmds[i].fn(&ctl, n, args);
+	free(args);
 	if (ctl.conf != NULL)
 		conf_free(ctl.conf);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

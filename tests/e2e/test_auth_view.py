@@ -264,12 +264,12 @@ def test_auth_view_today_and_errors(tmp_path, strictmxctl_path):
     for args in (["--since", "2026-11-12", "--until", "2026-11-10"],
                  ["--since", "2026-02-30"], ["--bogus"], ["--until"]):
         p = run(strictmxctl_path, db, "auth", *args)
-        assert p.returncode == 2, (args, p.stdout, p.stderr)
+        assert p.returncode == 64, (args, p.stdout, p.stderr)
         assert p.stdout == ""
         assert "usage:" in p.stderr
     p = run(strictmxctl_path, db, "-h")
     assert p.returncode == 0
-    assert ("strictmxctl [-f file | -d dbfile] auth [--since YYYY-MM-DD]"
+    assert ("strictmxctl [-f file | -d dbfile ...] auth [--since YYYY-MM-DD]"
             " [--until YYYY-MM-DD] [--json]") in p.stdout
     # not a stats database
     other = tmp_path / "other.db"

@@ -679,11 +679,19 @@ def test_strictmxctl_cache_list_delete_flush(mx, dns, smx, strictmxctl_path):
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[-1] == "2 entries"
+    # a title row, then aligned columns (as `sessions`): each column
+    # starts where its title starts
     day = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
-    assert re.fullmatch(r"eve@good\.example fail rcpt %s 550 5\.1\.1 unknown"
-                        % day, lines[0]), lines
-    assert re.fullmatch(r"joe@good\.example pass rcpt %s 250 2\.1\.5 Ok"
-                        % day, lines[1]), lines
+    assert re.fullmatch(r"ADDRESS +OUTCOME +STAGE +EXPIRES +REPLY",
+                        lines[0]), lines
+    assert re.fullmatch(r"eve@good\.example +fail +rcpt +%s +550 5\.1\.1 "
+                        r"unknown" % day, lines[1]), lines
+    assert re.fullmatch(r"joe@good\.example +pass +rcpt +%s +250 2\.1\.5 Ok"
+                        % day, lines[2]), lines
+    for title in ("OUTCOME", "STAGE", "EXPIRES", "REPLY"):
+        col = lines[0].index(title)
+        assert all(x[col - 2:col] == "  " and x[col] != " "
+                   for x in lines[1:3]), (title, lines)
     p = ctl(strictmxctl_path, m, "cache", "delete", JOE)
     assert (p.returncode, p.stdout) == (0, "deleted %s\n" % JOE), p.stderr
     p = ctl(strictmxctl_path, m, "cache", "delete", JOE)
@@ -702,7 +710,7 @@ def test_strictmxctl_cache_list_delete_flush(mx, dns, smx, strictmxctl_path):
     assert [x["decided_by"] for x in final_rows(m, 5)] == [
         "probe", "probe", "probe", "cache", "probe"]
     p = ctl(strictmxctl_path, m, "cache", "bogus")
-    assert p.returncode == 2
+    assert p.returncode == 64
 
 
 # -- sharing and limits -------------------------------------------------------

@@ -101,7 +101,7 @@ def test_ctl_sessions_lists_what_happened(dns, mx, strictmxctl_path):
     assert [x[2] for x in ctl_rows(r.stdout)] == [d["id"] for d in db]
     for bad in (["--last", "0"], ["--last", "x"], ["--last"], ["--bogus"]):
         r = ctl(strictmxctl_path, m, "sessions", *bad)
-        assert r.returncode == 2, (bad, r)
+        assert r.returncode == 64, (bad, r)
         assert "usage" in r.stderr, (bad, r.stderr)
     assert_rows(session_rows(m), [
         dict(client_ip="127.0.0.7", ptr="fcr.client.example",
