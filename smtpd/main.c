@@ -49,16 +49,23 @@ usage(void)
 
 /* main_drop_privileges - after binding, before opening any file: become
  * `user`, and make sure there is no way back to root. Started as root
- * without `user`, strictmxd refuses to run, except in the foreground. */
+ * without `user`, strictmxd refuses to run, except in the foreground.
+ * Started as `user` (the systemd unit), there is nothing to do. */
 static int
 main_drop_privileges(const struct conf *conf, int foreground)
 {
 	struct passwd *pw;
 
 	if (geteuid() != 0) {
-		if (conf->user != NULL)
-			log_info("not started as root: ignoring user %s",
-			    conf->user);
+		/* The systemd unit starts us as `user` already (User=):
+		 * the documented config and the unit agree, nothing to
+		 * say. Only another user is worth a line. */
+		if (conf->user != NULL &&
+		    ((pw = getpwnam(conf->user)) == NULL ||
+		    pw->pw_uid != geteuid()))
+			log_info("not started as root: ignoring user %s "
+			    "(running as uid %u)", conf->user,
+			    (unsigned)geteuid());
 		return 0;
 	}
 	if (conf->user == NULL && foreground) {
