@@ -583,20 +583,35 @@ def test_message_past_max_message_size_is_552(z, mx, keys):
     ("QUJD" * 800, "b= is not base64 or too long"),    # 2400 octets
 ], ids=["dollars", "one-char", "pad-inside", "2400-octets"])
 def test_malformed_b_is_permerror(z, mx, b, why):
+    """On a p=none domain (delivered, so the A-R comment shows the reason);
+    no key is even fetched for a signature that does not parse."""
     m = mx(**POLICIES)
     body = "\r\n\t".join(b[i:i + 70] for i in range(0, len(b), 70))
-    msg = hand_signature("reject.example", "sel", ["from", "to"], b=body) \
-        + message("a@reject.example")
+    msg = hand_signature("none.example", "sel", ["from", "to"], b=body) \
+        + message("a@none.example")
     s = send(m, msg)
-    assert s.code == 550, s.reply
+    assert s.code == 250, s.reply
     assert s.elapsed < 5, s.elapsed
-    nothing_anywhere(m)
+    ar = our_authres(list(delivered(m).values())[0])[0]
+    assert "dkim=permerror (%s) header.d=none.example header.s=sel" % why \
+        in ar, ar
     ln = last_log(m)
-    assert (ln["dkim"], ln["dmarc"]) == ("permerror:reject.example",
+    assert (ln["dkim"], ln["dmarc"]) == ("permerror:none.example",
                                          "fail"), ln
     row = rows(m)[-1]
-    assert row["dkim"] == "permerror d=reject.example s=sel", row
+    assert row["dkim"] == "permerror d=none.example s=sel", row
     assert not re.search(r"query\[TXT\] sel\._domainkey", z.log())
+
+
+def test_malformed_b_on_a_reject_domain_is_550(z, mx):
+    m = mx(**POLICIES)
+    msg = hand_signature("reject.example", "sel", ["from"], b="AAAA$$$$") \
+        + message("a@reject.example")
+    s = send(m, msg)
+    assert s.code == 550 and s.reply.text.startswith("5.7.26"), s.reply
+    nothing_anywhere(m)
+    assert last_log(m)["dkim"] == "permerror:reject.example"
+    assert rows(m)[-1]["dkim"] == "permerror d=reject.example s=sel"
 
 
 @pytest.mark.parametrize("sel,why", [
