@@ -1,10 +1,13 @@
 #!/bin/sh
 # install-deps.sh - the Debian 12 packages strictmx needs to build, run and
-# test. Run as root; safe to run again.
+# test: ../build-deps.sh (build and run), then the test tools, among them
+# Postfix as a CBV peer, which replaces another installed MTA. For a test
+# machine only; the README's quick start runs build-deps.sh instead. Run as
+# root; safe to run again.
 set -e
 export DEBIAN_FRONTEND=noninteractive
-PKGS="build-essential autoconf automake pkg-config libevent-dev libssl-dev
-libudns-dev libidn2-dev libpsl-dev publicsuffix libsqlite3-dev sqlite3 check python3 python3-pytest swaks
+sh "$(dirname "$0")/../build-deps.sh"
+PKGS="check python3 python3-pytest swaks
 dnsmasq-base iproute2 util-linux groff-base mandoc openssl libnet-ssleay-perl libio-socket-ssl-perl
 dpkg-dev debhelper rsync systemd python3-seccomp fail2ban postfix clang libclang-rt-14-dev
 python3-spf python3-yaml python3-dkim python3-nacl python3-dnspython opendkim
