@@ -295,6 +295,7 @@ maildir_open(const char *const *maildirs, size_t n, const char *hostname,
 {
 	struct maildir_msg *m = xcalloc(1, sizeof(*m));
 	struct stat *ids = NULL;
+	const char *where = NULL;	/* the maildir an error is about */
 	size_t i, j;
 	int e = 0;
 
@@ -310,6 +311,7 @@ maildir_open(const char *const *maildirs, size_t n, const char *hostname,
 			e = EINVAL;	/* the table gives absolute paths */
 			goto fail;
 		}
+		where = maildirs[i];
 		if ((e = maildir_prepare(m, maildirs[i], &ids[m->ndirs])) != 0)
 			goto fail;
 		/* One copy per maildir, however it is spelled: compare the
@@ -321,6 +323,7 @@ maildir_open(const char *const *maildirs, size_t n, const char *hostname,
 		if (j == m->ndirs)
 			m->dirs[m->ndirs++] = xstrdup(maildirs[i]);
 	}
+	where = m->dirs[0];
 	if ((e = maildir_create(m, hostname)) != 0)
 		goto fail;
 	m->buf = xmalloc(MAILDIR_BUFSIZE);
@@ -329,6 +332,11 @@ maildir_open(const char *const *maildirs, size_t n, const char *hostname,
 	return m;
 
 fail:
+	/* The postmaster must learn which directory: a maildir_root
+	 * outside the unit's ReadWritePaths= gives EROFS here. */
+	if (where != NULL)
+		log_warn("maildir: cannot deliver into %.512s: %s", where,
+		    strerror(e));
 	free(ids);
 	maildir_free(m);
 	*err = e;

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,7 @@
 #include "cbv.h"
 #include "maildir.h"
 #include "stats.h"
+#include "startcheck.h"
 #include "notify.h"
 #include "log.h"
 
@@ -99,6 +101,46 @@ main_drop_privileges(const struct conf *conf, int foreground)
 	}
 	log_info("running as %s (uid %u)", conf->user, (unsigned)pw->pw_uid);
 	return 0;
+}
+
+/* main_check - `strictmxd -n` beyond the syntax: the directories are
+ * writable by the user strictmxd will run as (a child drops to `user`
+ * when we are root), and a resolver answers (a warning only: DNS may come
+ * up after us). 0, or 1 with the errors on stderr. */
+static int
+main_check(const struct conf *conf)
+{
+	char msg[512];
+	pid_t pid;
+	int st;
+
+	if (!startcheck_dns_sync(conf, msg, sizeof(msg)))
+		fprintf(stderr, "strictmxd: warning: %s\n", msg);
+	if (geteuid() != 0 || conf->user == NULL) {
+		if (startcheck_dirs(conf, msg, sizeof(msg)) == 0)
+			return 0;
+		fprintf(stderr, "strictmxd: %s\n", msg);
+		return 1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) == -1) {
+		perror("strictmxd: fork");
+		return 1;
+	}
+	if (pid == 0) {
+		log_init(1, 0);
+		if (main_drop_privileges(conf, 1) == -1)
+			_exit(1);
+		if (startcheck_dirs(conf, msg, sizeof(msg)) == 0)
+			_exit(0);
+		fprintf(stderr, "strictmxd: %s\n", msg);
+		_exit(1);
+	}
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return 1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
 
 static void
@@ -171,10 +213,13 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		printf("%s: ok (%zu recipients)\n", path,
-		    table_count(srv.rc->table));
+		int rc = main_check(srv.rc->conf);
+
+		if (rc == 0)
+			printf("%s: ok (%zu recipients)\n", path,
+			    table_count(srv.rc->table));
 		runconf_unref(srv.rc);
-		return 0;
+		return rc;
 	}
 	if (geteuid() == 0 && srv.rc->conf->user == NULL && !foreground) {
 		/* Say it here, with an exit status, before detaching. */
@@ -205,6 +250,16 @@ main(int argc, char **argv)
 	if (server_listen(&srv) == -1 ||
 	    main_drop_privileges(srv.rc->conf, foreground) == -1)
 		return 1;
+	{
+		char msg[512];
+
+		/* As `user` now: a maildir_root outside the unit's
+		 * ReadWritePaths= fails here, not at the first message. */
+		if (startcheck_dirs(srv.rc->conf, msg, sizeof(msg)) == -1) {
+			log_crit("%s", msg);
+			return 1;
+		}
+	}
 	if (maildir_worker_start(srv.base) == -1) {
 		log_crit("cannot start the delivery worker");
 		return 1;
@@ -213,6 +268,8 @@ main(int argc, char **argv)
 	stats_open(srv.base, srv.rc->conf->stats_db);
 	if (resolver_init(srv.base, srv.rc->conf) == -1)
 		log_warn("resolver: cannot start; DNS checks will tempfail");
+	else
+		startcheck_dns_start(srv.base, srv.rc->conf);
 	spf_init(srv.base);
 	dkim_init(srv.base);
 	if (dmarc_init(srv.base) == -1) {
@@ -227,6 +284,7 @@ main(int argc, char **argv)
 	event_base_dispatch(srv.base);
 
 	log_info("shutdown: stopped");
+	startcheck_dns_stop();
 	cbv_shutdown();
 	sender_shutdown();
 	dmarc_shutdown();

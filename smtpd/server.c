@@ -28,6 +28,7 @@
 #include "table.h"
 #include "cidr.h"
 #include "resolver.h"
+#include "startcheck.h"
 #include "sender.h"
 #include "cbv.h"
 #include "notify.h"
@@ -307,7 +308,8 @@ server_reload(struct server *srv)
 	/* XXX the resolver servers, the dmp_table and the CBV limits and
 	 * timeouts are process-wide: sessions in progress get them from
 	 * the new config too (the rest of their config stays theirs). */
-	resolver_reconfigure(rc->conf);
+	if (resolver_reconfigure(rc->conf) == 0)
+		startcheck_dns_start(srv->base, rc->conf);
 	sender_reconfigure(rc->conf);
 	cbv_reconfigure(rc->conf);
 	runconf_unref(srv->rc);

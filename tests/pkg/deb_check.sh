@@ -105,8 +105,13 @@ for f in /usr/sbin/strictmxd /usr/sbin/strictmxctl \
 done
 grep -qE '^/usr/share/doc/strictmx/README.md(.gz)?$' "$tmp/contents" ||
 	fail "README.md not in the package"
+grep -qx /usr/share/doc/strictmx/copyright "$tmp/contents" &&
+    dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/strictmx/copyright |
+    grep -q '^License: ISC$' || fail "copyright is not ISC"
 dpkg-deb -f "$deb" Depends | grep -q adduser || fail "Depends lacks adduser"
 dpkg-deb -f "$deb" Depends | grep -q libevent || fail "no shlibs Depends"
+# A resolver must answer on 127.0.0.1 or every check tempfails (issue 11.2).
+dpkg-deb -f "$deb" Recommends | grep -qw unbound || fail "Recommends lacks unbound"
 dpkg-deb -e "$deb" "$tmp/control"
 for f in /etc/strictmx/strictmx.conf /etc/strictmx/recipients; do
 	grep -qx "$f" "$tmp/control/conffiles" || fail "$f is no conffile"

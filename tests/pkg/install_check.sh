@@ -60,8 +60,16 @@ grep -qx "ExecStart=$sbindir/strictmxd -d -f $sysconfdir/strictmx/strictmx.conf"
 grep -qx "ExecStartPre=$sbindir/strictmxd -n -f $sysconfdir/strictmx/strictmx.conf" "$unit" ||
 	fail "the unit's ExecStartPre has not this build's paths"
 [ "$(stat -c %a "$unit")" = 644 ] || fail "unit mode $(stat -c %a "$unit")"
-"$A$sbindir/strictmxd" -n -f "$A$sysconfdir/strictmx/strictmx.conf" >/dev/null ||
+# -n also proves maildir_root and stats_db's directory writable by `user`
+# (not created by make install): a copy next to the installed config (its
+# relative recipients) points them into $tmp and runs as whoever we are.
+mkdir "$tmp/mail" "$tmp/db"
+sed -e "s|^maildir_root.*|maildir_root $tmp/mail|" \
+    -e "s|^stats_db.*|stats_db $tmp/db/stats.db|" -e "/^user[[:space:]]/d" \
+    "$A$sysconfdir/strictmx/strictmx.conf" >"$A$sysconfdir/strictmx/check.conf"
+"$A$sbindir/strictmxd" -n -f "$A$sysconfdir/strictmx/check.conf" >/dev/null ||
 	fail "installed strictmxd -n on the installed config"
+rm "$A$sysconfdir/strictmx/check.conf"
 ok "binaries, man pages, example config and recipients, unit; strictmxd -n passes"
 
 # 2.
