@@ -42,6 +42,9 @@
 #endif
 #define DEFAULT_CONF	SYSCONFDIR "/strictmx/strictmx.conf"
 
+/* `strictmxd -n` prints errors and its one ok line, nothing else. */
+static int main_quiet;
+
 static void
 usage(void)
 {
@@ -99,7 +102,9 @@ main_drop_privileges(const struct conf *conf, int foreground)
 		log_crit("could regain root after dropping to %s", conf->user);
 		return -1;
 	}
-	log_info("running as %s (uid %u)", conf->user, (unsigned)pw->pw_uid);
+	if (!main_quiet)
+		log_info("running as %s (uid %u)", conf->user,
+		    (unsigned)pw->pw_uid);
 	return 0;
 }
 
@@ -130,6 +135,7 @@ main_check(const struct conf *conf)
 	}
 	if (pid == 0) {
 		log_init(1, 0);
+		main_quiet = 1;
 		if (main_drop_privileges(conf, 1) == -1)
 			_exit(1);
 		if (startcheck_dirs(conf, msg, sizeof(msg)) == 0)
