@@ -81,6 +81,9 @@ static const struct command command_table[] = {
 	    CMD_LAST_IN_GROUP | CMD_NO_ARG, "STARTTLS" },
 };
 
+static void command_refuse(struct session *, const char *, const char *,
+    const char *);
+
 /* command_error - count one client error; past max_errors the client is
  * shown the door (Postfix's smtpd_hard_error_limit). */
 static void
@@ -88,12 +91,15 @@ command_error(struct session *s)
 {
 	const struct conf *conf = s->rc->conf;
 
+	char reply[SMTP_REPLYLINE_MAX];
+
 	if (++s->errors < conf->max_errors || s->hangup)
 		return;
-	log_info("session=%s client=%s too many errors (%u)", s->id,
-	    s->peer_ip, s->errors);
-	session_reply(s, "421 4.7.0 %s Error: too many errors",
+	/* A limit, so a refusal line (strictmxd(8) LOGGING); the errors
+	 * themselves were syntax, logged only with -v. */
+	snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: too many errors",
 	    conf->hostname);
+	command_refuse(s, "errors", NULL, reply);
 	session_close(s, "too-many-errors");
 }
 
@@ -112,10 +118,11 @@ command_refuse(struct session *s, const char *cmd, const char *rcpt,
 static void
 command_sync_error(struct session *s, const char *verb)
 {
-	log_info("session=%s client=%s improper command pipelining after %s",
-	    s->id, s->peer_ip, verb);
-	session_reply(s, "554 5.5.0 Error: improper command pipelining after "
-	    "%s", verb);
+	char reply[SMTP_REPLYLINE_MAX];
+
+	snprintf(reply, sizeof(reply), "554 5.5.0 Error: improper command "
+	    "pipelining after %s", verb);
+	command_refuse(s, verb, NULL, reply);
 	session_close(s, "pipelining-error");
 }
 
@@ -365,11 +372,9 @@ command_mail_params(struct session *s, const char *rest, int *smtputf8)
 				command_error(s);
 				return -1;
 			}
-			if (size > conf->max_message_size) {
-				session_reply(s, "552 5.3.4 Message size "
-				    "exceeds fixed limit");
-				return -1;
-			}
+			/* A limit: the caller refuses, with a log line. */
+			if (size > conf->max_message_size)
+				return -2;
 		} else if (strcasecmp(p[i].key, "BODY") == 0) {
 			if (strcasecmp(p[i].value, "7BIT") != 0 &&
 			    strcasecmp(p[i].value, "8BITMIME") != 0) {
@@ -535,7 +540,7 @@ cmd_mail(struct session *s, char *arg)
 	struct transaction *tx;
 	const char *rest;
 	char *path;
-	int smtputf8 = 0;
+	int smtputf8 = 0, r = 0;
 
 	if ((path = command_prefix(arg, "FROM:")) == NULL) {
 		session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
@@ -545,15 +550,22 @@ cmd_mail(struct session *s, char *arg)
 	tx = xcalloc(1, sizeof(*tx));
 	if (command_path(s, path, &tx->sender, &rest, ADDR_ALLOW_NULL,
 	    "MAIL FROM:<address>", "sender") == -1 ||
-	    command_mail_params(s, rest, &smtputf8) == -1) {
+	    (r = command_mail_params(s, rest, &smtputf8)) == -1) {
 		free(tx);
 		return;
 	}
-	if (tx->sender.utf8 && !smtputf8) {
-		/* RFC 6531 §3.5 */
-		session_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
+	/* RFC 1870 §6.1 (SIZE above our limit) and RFC 6531 §3.5: refusals
+	 * of a well-formed command, logged with the sender they name, so
+	 * the transaction is in place for session_log_refusal a moment. */
+	if (r == -2 || (tx->sender.utf8 && !smtputf8)) {
+		s->tx = tx;
+		command_refuse(s, "MAIL", NULL, r == -2 ?
+		    "552 5.3.4 Message size exceeds fixed limit" :
+		    "553 5.6.7 Non-ASCII address needs SMTPUTF8");
+		s->tx = NULL;
 		free(tx);
-		command_error(s);
+		if (r != -2)
+			command_error(s);
 		return;
 	}
 	tx->smtputf8 = smtputf8;
@@ -622,12 +634,14 @@ cmd_rcpt(struct session *s, char *arg)
 		return;
 	}
 	if (a.utf8 && !tx->smtputf8) {
-		session_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
+		command_refuse(s, "RCPT", a.text,
+		    "553 5.6.7 Non-ASCII address needs SMTPUTF8");
 		command_error(s);
 		return;
 	}
 	if (tx->nrcpts >= conf->max_recipients) {
-		session_reply(s, "452 4.5.3 Error: too many recipients");
+		command_refuse(s, "RCPT", a.text,
+		    "452 4.5.3 Error: too many recipients");
 		s->rec.rcpt_refused++;
 		return;
 	}

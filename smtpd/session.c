@@ -520,6 +520,7 @@ session_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	const struct conf *conf = s->rc->conf;
+	char reply[SMTP_REPLYLINE_MAX];
 
 	(void)bev;
 	if (s->hangup)
@@ -529,10 +530,10 @@ session_read_cb(struct bufferevent *bev, void *arg)
 		    evbuffer_get_length(bufferevent_get_input(s->bev)) == 0)
 			return;
 		/* RFC 5321 §4.3.1: the client waits for the greeting. */
-		log_info("session=%s client=%s early talker", s->id,
-		    s->peer_ip);
-		session_reply(s, "554 5.5.0 %s Error: talked before greeting",
-		    conf->hostname);
+		snprintf(reply, sizeof(reply), "554 5.5.0 %s Error: talked "
+		    "before greeting", conf->hostname);
+		session_reply(s, "%s", reply);
+		session_log_refusal(s, "greeting", NULL, reply);
 		session_close(s, "early-talker");
 		return;
 	}
@@ -627,6 +628,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	const struct conf *conf = s->rc->conf;
+	char reply[SMTP_REPLYLINE_MAX];
 
 	(void)fd, (void)what;
 	if (s->hangup) {
@@ -640,9 +642,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_greet(s);
 		return;
 	}
-	log_info("session=%s client=%s timeout in state %s", s->id,
-	    s->peer_ip, session_state_name[s->state]);
-	session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+	snprintf(reply, sizeof(reply), "421 4.4.2 %s Error: timeout exceeded",
 	    conf->hostname);
+	session_reply(s, "%s", reply);
+	/* cmd: the state whose command did not come in time. */
+	session_log_refusal(s, session_state_name[s->state], NULL, reply);
 	session_close(s, "timeout");
 }

@@ -1320,3 +1320,75 @@ def test_broken_config_refuses_to_start(mx):
     assert m.proc.returncode != 0
     assert "%s:%d:" % (m.conf_path, m.conf_line("bare_newline")) in m.log()
     m.proc = None       # nothing for the teardown to stop
+
+
+def test_policy_and_limit_replies_log_a_refusal_line(mx):
+    """strictmxd(8) LOGGING: every 4xx/5xx that a policy or a limit causes
+    is a "refused" line without -v; a syntax error is not."""
+    m = mx(max_recipients=1, max_errors=3, max_message_size="1K")
+    c = session(m, src="127.0.0.7")
+    c.cmd("MAIL FROM:<big@sender.example> SIZE=2000", 552)
+    c.cmd("MAIL FROM:<j\u00f6rg@sender.example>", 553, "5.6.7 Non-ASCII "
+          "address needs SMTPUTF8")
+    c.cmd("MAIL FROM:<a@sender.example>", 250)
+    c.cmd("RCPT TO:<alice@test.example>", 250)
+    c.cmd("RCPT TO:<bob@test.example>", 452)
+    c.cmd("RCPT TO:<b\u00f6b@test.example>", 553)
+    c.line("MAIL")              # the third error: past max_errors
+    c.expect(503)
+    c.expect(421)
+    c.expect_close()
+    want = [
+        r'refused client=127\.0\.0\.7 helo="client\.example" '
+        r'from="<big@sender\.example>" cmd="MAIL" code=552 '
+        r'reply="552 5\.3\.4 Message size exceeds fixed limit"',
+        r'refused client=127\.0\.0\.7 .*from="<j\\xc3\\xb6rg@sender\.example>" '
+        r'cmd="MAIL" code=553 reply="553 5\.6\.7 ',
+        r'refused client=127\.0\.0\.7 .*from="<a@sender\.example>" '
+        r'to="<bob@test\.example>" cmd="RCPT" code=452 '
+        r'reply="452 4\.5\.3 Error: too many recipients"',
+        r'refused client=127\.0\.0\.7 .*to="<b\\xc3\\xb6b@test\.example>" '
+        r'cmd="RCPT" code=553 ',
+        r'refused client=127\.0\.0\.7 .*cmd="errors" code=421 '
+        r'reply="421 4\.7\.0 .* too many errors"',
+    ]
+    wait_until(lambda: "too many errors" in m.log(), 5, what="421 logged")
+    log = m.log()
+    for w in want:
+        assert re.search(w, log), (w, m.log_tail())
+    # the syntax error itself is no refusal line
+    assert not re.search(r'refused .*cmd="MAIL" code=503', log)
+    assert "debug:" not in log
+
+
+def test_journal_stream_gets_no_prefix(mx):
+    """With JOURNAL_STREAM naming stderr (systemd.exec(5)) the journal adds
+    the identifier: lines carry only the <N> priority, no "strictmxd: "."""
+    m = mx(start=False)
+    open(m.log_path, "ab").close()
+    st = os.stat(m.log_path)
+    m.env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+    m.start()
+    c = session(m)
+    c.cmd("MAIL FROM:<a@sender.example> SIZE=999999999", 552)
+    c.cmd("QUIT", 221)
+    c.expect_close()
+    wait_until(lambda: "disconnect" in m.log(), 5, what="disconnect line")
+    lines = m.log().splitlines()
+    assert lines and not [ln for ln in lines if "strictmxd:" in ln], lines
+    assert any(ln.startswith("<6>strictmx ") and " ready" in ln
+               for ln in lines), lines
+    assert any(ln.startswith("<6>session=") and " refused " in ln
+               for ln in lines), lines
+
+
+def test_journal_stream_of_another_file_keeps_the_prefix(mx):
+    """A JOURNAL_STREAM inherited but not naming our stderr (stderr was
+    redirected, sd_journal_stream_fd(3)) is not the journal."""
+    m = mx(start=False)
+    open(m.log_path, "ab").close()
+    st = os.stat(m.log_path)
+    m.env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino + 1)
+    m.start()
+    lines = m.log().splitlines()
+    assert lines and all(ln.startswith("strictmxd: ") for ln in lines), lines
