@@ -38,6 +38,13 @@ for m in "$top"/man/*.[0-9]; do
 	if ! command -v mandoc >/dev/null; then bad "mandoc -Tlint $m: mandoc is not installed"
 	elif w=$(mandoc -Tlint -W warning "$m" 2>&1) && [ -z "$w" ]; then ok "mandoc -Tlint $m"
 	else bad "mandoc -Tlint $m: $w"; fi
+	# Neither linter sees prose: a paragraph of the rendered page whose
+	# parentheses do not balance (a .Pq beside a literal ")").
+	if command -v mandoc >/dev/null && w=$(mandoc -Tascii "$m" | sed "s/.\x08//g" |
+	    awk 'BEGIN { RS = "" } { o = gsub(/\(/, "("); c = gsub(/\)/, ")")
+	    if (o != c) print substr($0, 1, 200) }') && [ -z "$w" ]; then
+		ok "balanced parentheses in $m"
+	else bad "unbalanced parentheses in $m: $w"; fi
 done
 echo "1..$n"
 [ $fail -eq 0 ]
