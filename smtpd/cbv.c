@@ -85,7 +85,7 @@ static const char *const cbv_stage_names[CBV_ST_LAST] = {
 };
 static const char *const cbv_outcome_names[CBV_OUTCOME_LAST] = {
 	"pass", "fail", "refused-early", "refused-mail", "tempfail",
-	"noconnect",
+	"noconnect", "unverifiable",
 };
 
 const char *
@@ -296,10 +296,12 @@ cbv_kick_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
 {
 	struct cbv_probe *p = arg;
 
+	/* Too long for RCPT TO, or with a control octet: no retry could
+	 * ever ask about it, so no MX is bothered. */
 	if (p->bad) {
 		strlcpy_compat(p->result.reply,
 		    "address unfit for RCPT TO", sizeof(p->result.reply));
-		cbv_done(p, CBV_TEMPFAIL, CBV_ST_CONNECT, 0);
+		cbv_done(p, CBV_UNVERIFIABLE, CBV_ST_CONNECT, 0);
 		return;
 	}
 	cbv_smtp_start(p);

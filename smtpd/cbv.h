@@ -31,6 +31,8 @@ enum cbv_outcome {
 	CBV_REFUSED_MAIL,	/* 5xx to MAIL FROM:<probe sender> */
 	CBV_TEMPFAIL,		/* 4xx anywhere, timeout, garbage, drop */
 	CBV_NOCONNECT,		/* no MX host accepted a connection */
+	CBV_UNVERIFIABLE,	/* the protocol forbids asking: never on
+				 * retry either (cbv_on_unverifiable) */
 	CBV_OUTCOME_LAST,
 };
 

@@ -362,7 +362,8 @@ cbv_send(struct cbv_probe *p, enum cbv_stage st, const char *fmt, ...)
 
 /* cbv_mail_utf8 - RFC 6531 §3.4: a non-ASCII address may only be given
  * to a server that offers SMTPUTF8, with the SMTPUTF8 parameter on MAIL.
- * A server that does not offer it cannot tell us anything: undecided. */
+ * A server that does not offer it (or that only knows HELO) may not be
+ * asked at all, today or on any retry: unverifiable, not a tempfail. */
 static enum cbv_go
 cbv_mail_utf8(struct cbv_probe *p, const struct cbv_reply *r)
 {
@@ -371,7 +372,7 @@ cbv_mail_utf8(struct cbv_probe *p, const struct cbv_reply *r)
 		    p->sender);
 	strlcpy_compat(p->result.reply, "no SMTPUTF8 offered for a non-ASCII "
 	    "address", sizeof(p->result.reply));
-	cbv_done(p, CBV_TEMPFAIL, CBV_ST_HELO, 1);
+	cbv_done(p, CBV_UNVERIFIABLE, CBV_ST_HELO, 1);
 	return CBV_GO_GONE;
 }
 

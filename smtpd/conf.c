@@ -105,6 +105,8 @@ static const struct conf_word conf_w_tempfail[] = {
 static const struct conf_word conf_w_verdict[] = {
 	W("tempfail", VERDICT_TEMPFAIL), W("reject", VERDICT_REJECT),
 	W("accept", VERDICT_ACCEPT), W(NULL, 0) };
+static const struct conf_word conf_w_unverifiable[] = {
+	W("accept", VERDICT_ACCEPT), W("reject", VERDICT_REJECT), W(NULL, 0) };
 static const struct conf_word conf_w_spf_fail[] = {
 	W("reject", VERDICT_REJECT), W("accept", VERDICT_ACCEPT), W(NULL, 0) };
 static const struct conf_word conf_w_spf_temperror[] = {
@@ -178,6 +180,7 @@ static const struct conf_row conf_table[] = {
 	ENUM(cbv_on_tempfail, "tempfail", conf_w_tempfail),
 	ENUM(cbv_on_refused_early, "tempfail", conf_w_verdict),
 	ENUM(cbv_on_refused_mail, "reject", conf_w_verdict),
+	ENUM(cbv_on_unverifiable, "accept", conf_w_unverifiable),
 	NUM(cbv_cache_positive, CONF_T_DURATION, "7d", 0, 365 * DAY),
 	NUM(cbv_cache_negative, CONF_T_DURATION, "2h", 0, 365 * DAY),
 	NUM(cbv_cache_tempfail, CONF_T_DURATION, "5m", 0, 365 * DAY),

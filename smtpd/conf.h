@@ -77,6 +77,7 @@ struct conf {
 	int		 cbv_on_tempfail;	/* enum conf_verdict */
 	int		 cbv_on_refused_early;
 	int		 cbv_on_refused_mail;
+	int		 cbv_on_unverifiable;	/* accept or reject */
 	unsigned	 cbv_cache_positive;
 	unsigned	 cbv_cache_negative;
 	unsigned	 cbv_cache_tempfail;

@@ -378,6 +378,18 @@ sender_probe_done(struct sender_check *chk, const struct cbv_result *r,
 
 	sender_verdict_probe(chk->x.conf, &chk->x.addr, r, &v);
 	sender_record(&chk->x, &v, stage, r->mx_host, r->reply, r->rfc3821);
+	if (r->outcome == CBV_UNVERIFIABLE) {
+		char pa[LOG_PRINTABLE_SIZE];
+
+		/* Said without -v: the admin may want cbv_on_unverifiable.
+		 * Not cached: the cache rebuilds verdicts from the remote's
+		 * reply, and the MX may offer SMTPUTF8 tomorrow. */
+		log_info("session=%s sender=<%s> %s (%s)",
+		    chk->x.session_id, log_printable(pa, sizeof(pa),
+		    chk->x.key, strlen(chk->x.key)), v.reason,
+		    v.code != 0 ? "refused" : "accepted, cbv_on_unverifiable");
+		cache = 0;
+	}
 	if (cache)
 		sender_cache_put(&chk->x, &v,
 		    sender_probe_ttl(chk->x.conf, r), stage, r->mx_host,

@@ -269,6 +269,18 @@ sender_verdict_probe(const struct conf *conf, const struct mailaddr *a,
 		sender_verdict_act(conf, v, conf->cbv_on_refused_mail,
 		    "5.1.7", "4.1.7", "probe", a, text);
 		return;
+	case CBV_UNVERIFIABLE:
+		/* The protocol forbids the probe: a 450 would be retried for
+		 * days, then bounce. decided_by "unverifiable" makes the row
+		 * a skip in the report; accepting leaves it unverified. */
+		snprintf(text, sizeof(text), "unverifiable: %s", reply);
+		if (conf->cbv_on_unverifiable == VERDICT_REJECT)
+			sender_verdict_refuse(conf, v, 550, "5.1.7",
+			    "unverifiable", a, "%s", text);
+		else
+			sender_verdict_accept(v, "unverifiable", "tempfail",
+			    text);
+		return;
 	default:
 		/* At the connect stage cbv.c's reply names the host and the
 		 * error ("connect to mx [192.0.2.1]:25: Connection refused",

@@ -1129,20 +1129,44 @@ def test_smtputf8_sender_probed_with_smtputf8(mx, dns, smx):
     assert rep.code == 250, rep
 
 
-def test_smtputf8_sender_at_mx_without_smtputf8(mx, dns, smx):
-    """An MX that does not offer SMTPUTF8 cannot be asked about a non-ASCII
-    address: the check is undecided (cbv_on_tempfail), nothing is sent
-    after EHLO but QUIT."""
+@pytest.mark.parametrize("action", [None, "accept", "reject"])
+def test_smtputf8_sender_at_mx_without_smtputf8(mx, dns, smx, action):
+    """An MX that does not offer SMTPUTF8 may not be asked about a
+    non-ASCII address (RFC 6531 §3.4), today or on any retry: not a 450
+    retried for days but cbv_on_unverifiable (default accept), whatever
+    cbv_on_tempfail says; nothing is sent after EHLO but QUIT; the row is
+    decided_by unverifiable (a skip), not cached, and logged without -v."""
     r = good_remote(dns, smx, {"rcpt": "250 2.1.5 Ok"})
-    m = start_mx(mx)
+    conf = {"cbv_on_tempfail": "tempfail"}
+    if action:
+        conf["cbv_on_unverifiable"] = action
+    m = start_mx(mx, **conf)
+    sender = "j\u00f6e@good.example"
     c = open_session(m)
-    c.cmd("MAIL FROM:<j\u00f6e@good.example> SMTPUTF8", 250)
+    c.cmd("MAIL FROM:<%s> SMTPUTF8" % sender, 250)
     rep = c.cmd("RCPT TO:<%s>" % RCPT)
     finish(c)
-    assert rep.code == 450 and "4.1.7" in rep.text, rep
-    assert "no SMTPUTF8 offered" in rep.text, rep
+    why = "unverifiable: no SMTPUTF8 offered for a non-ASCII address"
+    if action == "reject":
+        assert rep.code == 550, rep
+        # our reply line is ASCII: the address as sender_verdict shows it
+        assert rep.text == rejected("550", "5.1.7", "j??e@good.example",
+                                    why), rep
+    else:
+        assert rep.code == 250, rep
     cmds = only_session(r)
     assert not any(x.startswith(("MAIL", "RCPT")) for x in cmds), cmds
+    assert cmds[-1] == "QUIT", cmds
+    rs = final_rows(m, 1)
+    assert sub(rs[0], "decided_by", "outcome", "stage", "reply") == {
+        "decided_by": "unverifiable",
+        "outcome": "fail" if action == "reject" else "tempfail",
+        "stage": "helo",
+        "reply": "no SMTPUTF8 offered for a non-ASCII address"}, rs
+    assert cache_rows(m) == []
+    assert re.search(r"session=\S+ sender=<j\\xc3\\xb6e@good\.example> "
+                     + re.escape(why) + " \\((refused|accepted, "
+                     "cbv_on_unverifiable)\\)", m.log()), m.log_tail()
 
 
 def test_session_timeout_while_the_probe_hangs(mx, dns, smx):

@@ -822,7 +822,7 @@ START_TEST(t_immediate)
 	run(2, 5);
 	ck_assert_int_eq(g1.r.outcome, CBV_NOCONNECT);
 	ck_assert_str_eq(g1.r.reply, "no MX host to try");
-	ck_assert_int_eq(g2.r.outcome, CBV_TEMPFAIL);
+	ck_assert_int_eq(g2.r.outcome, CBV_UNVERIFIABLE);
 	ck_assert_str_eq(g2.r.reply, "address unfit for RCPT TO");
 	ck_assert_int_eq(reentered, 0);
 }

@@ -136,6 +136,10 @@ static const struct {
 	    VERDICT_TEMPFAIL, NULL },
 	{ "cbv_on_refused_mail accept", V_INT, O(cbv_on_refused_mail),
 	    VERDICT_ACCEPT, NULL },
+	{ "cbv_on_unverifiable reject", V_INT, O(cbv_on_unverifiable),
+	    VERDICT_REJECT, NULL },
+	{ "cbv_on_unverifiable accept", V_INT, O(cbv_on_unverifiable),
+	    VERDICT_ACCEPT, NULL },
 	{ "user strictmx", V_STR, O(user), 0, "strictmx" },
 	{ "user none", V_NULL, O(user), 0, NULL },
 	{ "rfc3821_keyword XRFC3821", V_STR, O(rfc3821_keyword), 0,
@@ -526,6 +530,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c->cbv_on_tempfail, VERDICT_TEMPFAIL);
 	ck_assert_int_eq(c->cbv_on_refused_early, VERDICT_TEMPFAIL);
 	ck_assert_int_eq(c->cbv_on_refused_mail, VERDICT_REJECT);
+	ck_assert_int_eq(c->cbv_on_unverifiable, VERDICT_ACCEPT);
 	ck_assert_uint_eq(c->cbv_cache_positive, 7 * 86400);
 	ck_assert_uint_eq(c->cbv_cache_negative, 2 * 3600);
 	ck_assert_uint_eq(c->cbv_cache_tempfail, 300);
@@ -734,7 +739,8 @@ START_TEST(test_keys)
 		"cbv_stage", "cbv_timeout", "cbv_connect_timeout",
 		"cbv_max_mx", "cbv_noop", "cbv_probe_sender",
 		"cbv_on_tempfail", "cbv_on_refused_early",
-		"cbv_on_refused_mail", "cbv_cache_positive",
+		"cbv_on_refused_mail", "cbv_on_unverifiable",
+		"cbv_cache_positive",
 		"cbv_cache_negative", "cbv_cache_tempfail",
 		"cbv_max_concurrent", "cbv_max_per_domain", "dmp_table",
 		"local_sender_networks", "resolver_timeout", "spf_policy",

@@ -104,6 +104,7 @@ test_conf_init(const char *dmp)
 	test_conf.cbv_on_tempfail = VERDICT_TEMPFAIL;
 	test_conf.cbv_on_refused_early = VERDICT_TEMPFAIL;
 	test_conf.cbv_on_refused_mail = VERDICT_REJECT;
+	test_conf.cbv_on_unverifiable = VERDICT_ACCEPT;
 	test_conf.cbv_cache_positive = 7 * 86400;
 	test_conf.cbv_cache_negative = 7200;
 	test_conf.cbv_cache_tempfail = 300;
@@ -594,6 +595,39 @@ START_TEST(test_probe_verdict)
 }
 END_TEST
 
+/* A probe the protocol forbids is decided by cbv_on_unverifiable alone,
+ * whatever cbv_on_tempfail says: never a 450 retried for days. */
+START_TEST(test_probe_unverifiable)
+{
+	struct mailaddr a = test_addr("<s@d.example>");
+	struct sender_verdict v;
+	struct cbv_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.outcome = CBV_UNVERIFIABLE;
+	r.stage = CBV_ST_HELO;
+	snprintf(r.mx_host, sizeof(r.mx_host), "mx.d.example");
+	snprintf(r.reply, sizeof(r.reply), "no SMTPUTF8 offered for a "
+	    "non-ASCII address");
+	test_conf.cbv_on_tempfail = VERDICT_TEMPFAIL;
+	test_conf.cbv_on_unverifiable = VERDICT_ACCEPT;
+	sender_verdict_probe(&test_conf, &a, &r, &v);
+	ck_assert_int_eq(v.code, 0);
+	ck_assert_str_eq(v.decided_by, "unverifiable");
+	ck_assert_str_eq(v.outcome, "tempfail");
+	ck_assert_str_eq(v.reason, "unverifiable: no SMTPUTF8 offered for a "
+	    "non-ASCII address");
+	test_conf.cbv_on_unverifiable = VERDICT_REJECT;
+	sender_verdict_probe(&test_conf, &a, &r, &v);
+	ck_assert_int_eq(v.code, 550);
+	ck_assert_str_eq(v.decided_by, "unverifiable");
+	ck_assert_str_eq(v.reply, "550 5.1.7 <s@d.example>: Sender address "
+	    "rejected: unverifiable: no SMTPUTF8 offered for a non-ASCII "
+	    "address");
+	test_conf.cbv_on_unverifiable = VERDICT_ACCEPT;
+}
+END_TEST
+
 /* A long remote reply is cut: the whole line stays below 512 octets. */
 START_TEST(test_probe_long)
 {
@@ -897,6 +931,7 @@ main(void)
 	tcase_add_test(tc, test_dns_verdict);
 	tcase_add_test(tc, test_probe_verdict);
 	tcase_add_test(tc, test_probe_long);
+	tcase_add_test(tc, test_probe_unverifiable);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tcc, cache_setup, cache_teardown);
 	tcase_add_test(tcc, test_cache_hit);
