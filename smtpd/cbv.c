@@ -474,6 +474,14 @@ cbv_cancel(struct cbv_waiter *w)
 	cbv_pump();
 }
 
+/* cbv_reconfigure - SIGHUP. The limits only gate starts (cbv_pump): a
+ * lower cbv_max_concurrent lets the running probes finish and starts no
+ * queued one until fewer run than it allows; a higher one starts queued
+ * probes at once. Queued probes keep the budget they were submitted with.
+ * Reviewed for issue 11 item 13 (a queued probe past the limit after a
+ * reload): nrunning counts every probe from cbv_pump to cbv_detach, the
+ * kick of a started probe included, and nothing else moves a probe out of
+ * the queue; test_reload_while_probes_are_queued holds it. */
 void
 cbv_reconfigure(const struct conf *c)
 {

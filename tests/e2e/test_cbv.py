@@ -1185,3 +1185,40 @@ def test_session_timeout_while_the_probe_hangs(mx, dns, smx):
                what="the probe's QUIT")
     assert one_rcpt(m, "x@nosuch.example").code == 550
     final_rows(m, 1)
+
+
+@pytest.mark.parametrize("new_limit", [None, "3", "1"])
+def test_reload_while_probes_are_queued(mx, dns, smx, new_limit):
+    """Issue 11 item 13: SIGHUP (twice) while probes wait in the queue for
+    cbv_max_concurrent never lets more probes run at the scripted MX than
+    the limit in force when each started: the same limit, a higher one
+    (only new starts may use it) or a lower one (running probes finish,
+    no queued one starts until the count is below it)."""
+    r = good_remote(dns, smx, {"greeting": ("delay", 0.4,
+                                            "220 mx.good.example ESMTP")})
+    m = start_mx(mx, cbv_max_concurrent="2", cbv_max_per_domain="100")
+    senders = ["q%d@good.example" % i for i in range(8)]
+    clients = []
+    for s in senders:
+        c = open_session(m)
+        c.cmd("MAIL FROM:<%s>" % s, 250)
+        clients.append(c)
+    for c in clients:
+        c.line("RCPT TO:<%s>" % RCPT)
+    wait_until(lambda: r.accepted >= 2, 5, what="the first two probes")
+    if new_limit is not None:
+        m.configure(cbv_max_concurrent=new_limit)
+    m.hup()
+    time.sleep(0.1)
+    m.hup()
+    for c in clients:
+        c.expect(250, "2.1.5 Ok", timeout=15)
+        finish(c)
+    r.wait_closed()
+    assert r.accepted == 8
+    limit = max(2, int(new_limit or 2))
+    assert r.max_active <= limit, "max probes in flight %d, limit %d" % (
+        r.max_active, limit)
+    if new_limit == "3":        # the new limit is used once in force
+        assert r.max_active == 3, r.max_active
+    assert sorted(x["address"] for x in final_rows(m, 8)) == senders
