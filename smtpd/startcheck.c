@@ -52,26 +52,49 @@ struct sc_check {
 
 static struct sc_check *sc_cur;
 
-/* startcheck_writable - what names the key ("maildir_root"), dir the path */
+/* startcheck_writable - what names the key ("maildir_root"), dir the path.
+ * A directory not made yet is created at the first delivery, so then its
+ * nearest existing ancestor is probed: that is where mkdir would write. */
 int
 startcheck_writable(const char *what, const char *dir, char *msg,
     size_t msglen)
 {
-	char path[4096];
-	int fd, n;
+	char path[4096], at[4096];
+	char *slash;
+	int fd, n, e;
 
-	n = snprintf(path, sizeof(path), "%s/.strictmx-probe.%ld", dir,
-	    (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		snprintf(msg, msglen, "%s %s: path too long", what, dir);
+	if (strlen(dir) >= sizeof(at) || dir[0] != '/') {
+		snprintf(msg, msglen, "%s %.512s: not an absolute path",
+		    what, dir);
 		return -1;
 	}
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600))
-	    == -1) {
-		int e = errno;
+	memcpy(at, dir, strlen(dir) + 1);
+	for (;;) {
+		n = snprintf(path, sizeof(path), "%s/.strictmx-probe.%ld",
+		    at[1] == '\0' ? "" : at, (long)getpid());
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			snprintf(msg, msglen, "%s %.512s: path too long", what,
+			    dir);
+			return -1;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		e = errno;
+		/* At most one step a path component: bounded. */
+		if (fd != -1 || e != ENOENT || strcmp(at, "/") == 0 ||
+		    (slash = strrchr(at, '/')) == NULL)
+			break;
+		if (slash == at)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	if (fd == -1) {
+		int same = strcmp(at, dir) == 0;
 
-		snprintf(msg, msglen, "%s %s: not writable by uid %u: %s%s",
-		    what, dir, (unsigned)geteuid(), strerror(e),
+		snprintf(msg, msglen, "%s %.512s: %s%.512s%snot writable by "
+		    "uid %u: %s%s", what, dir, same ? "" :
+		    "missing, and its parent ", same ? "" : at, same ? "" : " ",
+		    (unsigned)geteuid(), strerror(e),
 		    e == EROFS ? " (under systemd: add ReadWritePaths= for "
 		    "it with `systemctl edit strictmxd`)" : "");
 		return -1;

@@ -160,6 +160,14 @@ run_daemon rootmail "$tmp/rootmail.log" nobody
 wait $dpid 2>/dev/null; rc=$?
 check "start as nobody, maildir_root owned by root: exit 1 naming the path" \
 	'[ $rc -eq 1 ] && grep -q "crit: maildir_root $tmp/rootmail: not writable" "$tmp/rootmail.log"'
+conf missing 127.0.0.1:5355 "$tmp/rootmail/not/yet" "$tmp/db" nobody
+out=$($nobody "$bin" -n -f "$tmp/missing.conf" 2>&1); rc=$?
+check "-n, maildir_root not made yet below a root-owned directory: names both" \
+	'[ $rc -eq 1 ] && echo "$out" | grep -q "maildir_root $tmp/rootmail/not/yet: missing, and its parent $tmp/rootmail not writable by uid 65534: Permission denied"'
+conf later 127.0.0.1:5355 "$tmp/mail/not/yet" "$tmp/db" nobody
+out=$($nobody "$bin" -n -f "$tmp/later.conf" 2>&1); rc=$?
+check "-n, maildir_root not made yet below a writable directory: ok (made at the first delivery)" \
+	'[ $rc -eq 0 ] && [ ! -e "$tmp/mail/not" ]'
 conf rodb 127.0.0.1:5355 "$tmp/mail" "$tmp/ro" nobody
 out=$($nobody "$bin" -n -f "$tmp/rodb.conf" 2>&1); rc=$?
 check "-n, stats_db on a read-only mount: names the directory and ReadWritePaths=" \

@@ -37,8 +37,10 @@ def ok(msg):
 
 
 def dns_servfail(sock):
-    """Answer every DNS query with SERVFAIL, at once: the PTR lookup at
-    connect must not wait for a resolver timeout."""
+    """Answer every DNS query with NXDOMAIN, at once: the PTR lookup at
+    connect must not wait for a resolver timeout, and the start-up
+    resolver check sees a server that answers (SERVFAIL would make it
+    warn that every check will tempfail)."""
     while True:
         try:
             q, peer = sock.recvfrom(512)
@@ -46,7 +48,7 @@ def dns_servfail(sock):
             return
         if len(q) >= 12:
             qid, flags = struct.unpack("!HH", q[:4])
-            flags = 0x8000 | (flags & 0x0100) | 0x0080 | 2
+            flags = 0x8000 | (flags & 0x0100) | 0x0080 | 3
             sock.sendto(struct.pack("!HH", qid, flags) + q[4:6] +
                         b"\0" * 6 + q[12:], peer)
 
