@@ -241,7 +241,7 @@ def test_quarantine_is_dovecot_junk(dns, mx, spool, nobody, dovecot, key):
     alice = os.path.join(m.maildir_root, "alice")
     inbox = e2elib.Maildir(alice)
     junk = e2elib.Maildir(os.path.join(alice, ".Junk"))
-    (iname, idata), (jname, jdata) = inbox.one(), junk.one()
+    (_, idata), (jname, jdata) = inbox.one(), junk.one()
     assert os.stat(os.path.join(alice, ".Junk", "new", jname)).st_uid == \
         nobody.pw_uid
     # on disk: our three fields on top of what was sent (dot-unstuffed,
