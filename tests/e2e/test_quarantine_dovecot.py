@@ -225,8 +225,9 @@ def test_quarantine_is_dovecot_junk(dns, mx, spool, nobody, dovecot, key):
     os.chown(spool, nobody.pw_uid, nobody.pw_gid)   # for stats.db
     m = mx(user="nobody", maildir_root=os.path.join(spool, "mail"),
            stats_db=os.path.join(spool, "stats.db"), spf_policy="off",
-           dkim_verify="yes", dmarc_policy="enforce")
+           dkim_verify="yes", dmarc_policy="enforce", start=False)
     os.chown(m.maildir_root, nobody.pw_uid, nobody.pw_gid)
+    m.start()       # it checks at start that nobody can write there
 
     legit = message("Boss <boss@quar.example>", "legitimate")
     legit = dkim.sign(legit, b"sel", b"quar.example", key[0],
