@@ -992,9 +992,13 @@ def test_user_drops_privileges(mx, tmp_path):
     try:
         os.chmod(spool, 0o755)
         os.chown(spool, nobody.pw_uid, nobody.pw_gid)
-        m = mx(user="nobody", maildir_root=os.path.join(spool, "mail"),
+        # the maildir root must be writable by nobody before the start:
+        # strictmxd checks it (and refuses to start) after dropping to it
+        mail = os.path.join(spool, "mail")
+        os.mkdir(mail, 0o700)
+        os.chown(mail, nobody.pw_uid, nobody.pw_gid)
+        m = mx(user="nobody", maildir_root=mail,
                stats_db=os.path.join(spool, "stats.db"))
-        os.chown(m.maildir_root, nobody.pw_uid, nobody.pw_gid)
         uids = [ln.split()[1:] for ln in open("/proc/%d/status" % m.pid)
                 if ln.startswith("Uid:")][0]
         assert uids == [str(nobody.pw_uid)] * 4, uids

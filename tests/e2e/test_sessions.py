@@ -230,8 +230,7 @@ def _directory(tmp, tiny_fs):
     return str(tmp / "adir.db"), "unable to open database file"
 
 
-@pytest.mark.parametrize("make", [_no_dir, _file_parent, _read_only_fs,
-                                  _not_a_database, _directory])
+@pytest.mark.parametrize("make", [_no_dir, _not_a_database, _directory])
 def test_unusable_stats_db_mail_flows(tmp_path, tiny_fs, mx, make):
     path, why = make(tmp_path, tiny_fs)
     m = mx(stats_db=path)
@@ -242,8 +241,25 @@ def test_unusable_stats_db_mail_flows(tmp_path, tiny_fs, mx, make):
     assert len(m.maildir("alice").new) == 1
     assert len(m.maildir("bob").new) == 1
     m.stop()
-    if make in (_no_dir, _file_parent):
+    if make is _no_dir:
         assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("make", [_file_parent, _read_only_fs])
+def test_unwritable_stats_dir_refuses_start(tmp_path, tiny_fs, mx, make):
+    """A stats_db directory the daemon cannot write is a configuration
+    error found at start (and by -n), named with its path: no daemon that
+    silently records nothing."""
+    path, _ = make(tmp_path, tiny_fs)
+    m = mx(stats_db=path, start=False)
+    p = m.check()
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert os.path.dirname(path) in p.stdout + p.stderr
+    p = subprocess.run(m.argv(), capture_output=True, text=True, timeout=20,
+                       env=m.env)
+    assert p.returncode == 1
+    assert "stats_db directory %s" % os.path.dirname(path) in p.stderr, \
+        p.stderr
 
 
 def test_stats_disk_full_then_recovers(tiny_fs, mx):
