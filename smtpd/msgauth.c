@@ -18,6 +18,7 @@
  * signature check per signature. DMARC needs every DKIM verdict, so it
  * starts after them.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,25 +193,86 @@ msgauth_done(struct msgauth *m)
 	m->cb(m->arg, &m->res);
 }
 
+/* msgauth_refuse - set a refusal (or a tempfail) with its reply. */
+static void PRINTF_LIKE(3, 4)
+msgauth_refuse(struct msgauth *m, enum msgauth_action a, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	m->res.action = a;
+	va_start(ap, fmt);
+	vsnprintf(m->res.reply, sizeof(m->res.reply), fmt, ap);
+	va_end(ap);
+	m->res.enforced = m->conf->dmarc_policy == POLICY_ENFORCE;
+}
+
+/* msgauth_dkim_unknown - an aligned DKIM signature that could not be
+ * checked for want of DNS (its key lookup failed): had it passed, DMARC
+ * would have. Its domain, or NULL. */
+static const char *
+msgauth_dkim_unknown(const struct msgauth *m)
+{
+	size_t i;
+
+	for (i = 0; m->res.dkim_done && i < m->res.dkim.nsig; i++)
+		if (m->res.dkim.sig[i].result == DKIM_TEMPERROR &&
+		    m->res.from.ndomains == 1 && dmarc_aligned(
+		    m->res.from.domain, m->res.dkim.sig[i].domain, 0))
+			return m->res.dkim.sig[i].domain;
+	return NULL;
+}
+
+/*
+ * msgauth_dmarc_cb - the DMARC outcome, and what a forger must not use to
+ * escape a p=reject policy: a header section too large to hold whole
+ * (Exim's header_maxsize does the same) and a From: that names several
+ * domains or stands several times (RFC 7489 §6.6.1 lets us refuse; RFC
+ * 5322 §3.6 allows one From: field; Gmail refuses both), are refused;
+ * an aligned signature whose key lookup failed is a "try again", not a
+ * 5xx that would bounce the domain's genuine mail.
+ */
 static void
 msgauth_dmarc_cb(void *arg, const struct dmarc_outcome *d)
 {
 	struct msgauth *m = arg;
+	const char *dom;
 
 	m->dmarc = NULL;
 	m->res.dmarc = *d;
 	m->res.dmarc_done = 1;
 	msgauth_decide(m->conf, d, &m->res);
+	if (m->hdr.overflow) {
+		msgauth_refuse(m, MSGAUTH_REFUSE, "552 5.3.4 Header section "
+		    "over %u KiB: it cannot be authenticated",
+		    (unsigned)(MSGHDR_MAX / 1024));
+		msgauth_done(m);
+		return;
+	}
+	if (m->res.from.nfields > 1 || (m->res.from.nfields == 1 &&
+	    m->res.from.ndomains > 1)) {
+		msgauth_refuse(m, MSGAUTH_REFUSE, "550 5.7.26 DMARC: %s; the "
+		    "message cannot be authenticated as one (RFC 7489 "
+		    "section 6.6.1)", m->res.from.nfields > 1 ?
+		    "several From: fields" : "From: names several domains");
+		msgauth_done(m);
+		return;
+	}
+	if (m->res.action == MSGAUTH_REFUSE &&
+	    (dom = msgauth_dkim_unknown(m)) != NULL) {
+		msgauth_refuse(m, MSGAUTH_TEMPFAIL, "451 4.7.24 DMARC: cannot "
+		    "fetch the DKIM key of %s, try again later", dom);
+		msgauth_done(m);
+		return;
+	}
 	if (d->result == DMARC_TEMPERROR && !msgauth_aligned_relaxed(m)) {
 		/* The record could not be fetched and nothing aligns: a
 		 * reject policy may stand behind it. Ask for a retry rather
 		 * than deliver what the owner may refuse (DESIGN §8). */
-		m->res.action = MSGAUTH_TEMPFAIL;
-		snprintf(m->res.reply, sizeof(m->res.reply), "451 4.7.24 "
-		    "DMARC: cannot fetch the policy of %s, try again later",
+		msgauth_refuse(m, MSGAUTH_TEMPFAIL, "451 4.7.24 DMARC: cannot "
+		    "fetch the policy of %s, try again later",
 		    d->from_domain[0] != '\0' ? d->from_domain :
 		    m->res.from.domain);
-		m->res.enforced = m->conf->dmarc_policy == POLICY_ENFORCE;
 	}
 	msgauth_done(m);
 }

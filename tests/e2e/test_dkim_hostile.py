@@ -515,12 +515,20 @@ def test_header_section_near_msghdr_max_verifies(z, mx, keys):
 
 def test_header_section_past_msghdr_max_is_permerror(z, mx, keys):
     """Past 256 KiB the capture stops: every signature is permerror and
-    DMARC cannot read From: (permerror). The verdicts are clean; what a
-    permerror on a p=reject domain earns is a question for the findings
-    (hostile-findings.txt: the message is delivered)."""
-    m = mx(**POLICIES)
+    DMARC cannot read From: (permerror). Under dmarc_policy enforce such a
+    message is refused (552 5.3.4: it cannot be authenticated, see the
+    next test); in log mode it is delivered with those clean verdicts."""
     msg = message("a@none.example", extra=fillers(MSGHDR_MAX + 8192))
     sig = signature(msg, "none.example", "sel", keys[1024][0])
+    m = mx(**POLICIES)
+    s = send(m, sig + msg)
+    assert s.code == 552, s.reply
+    assert delivered(m) == {}
+    row = rows(m)[-1]
+    assert (row["dkim"], row["dmarc_result"], row["disposition"],
+            row["reply_code"]) == ("permerror d=none.example s=sel",
+                                   "permerror", "refused", 552), row
+    m = mx(**dict(POLICIES, dmarc_policy="log"))
     s = send(m, sig + msg)
     assert s.code == 250, s.reply
     assert s.elapsed < 10, s.elapsed
@@ -531,29 +539,24 @@ def test_header_section_past_msghdr_max_is_permerror(z, mx, keys):
     assert "dmarc=permerror" in ar, ar
     ln = last_log(m)
     assert (ln["dkim"], ln["dmarc"], ln["from_domain"], ln["action"]) == (
-        "permerror:none.example", "permerror", "", "deliver"), ln
+        "permerror:none.example", "permerror", "", "refuse"), ln
     row = rows(m)[-1]
     assert (row["dkim"], row["dmarc_result"], row["disposition"]) == (
         "permerror d=none.example s=sel", "permerror", "delivered"), row
 
 
-@pytest.mark.xfail(strict=True, reason="hostile-findings.txt F1: a "
-                   "header section padded past MSGHDR_MAX makes DMARC "
-                   "permerror and a p=reject forgery is delivered to the "
-                   "inbox")
 def test_padding_the_header_does_not_launder_a_reject_forgery(z, mx):
     """From: a p=reject domain at the top, then 264 KiB of filler fields:
-    the From: domain is known, nothing authenticates it. Whatever the
-    verdict, the forgery must not land in the inbox (refused, or at least
-    quarantined), as it would not without the padding."""
+    a header section too large to hold whole cannot be authenticated, and
+    is refused (552 5.3.4, as Exim's header_maxsize) rather than let a
+    forgery escape p=reject."""
     m = mx(**POLICIES)
     s = send(m, message("ceo@reject.example",
                         extra=fillers(MSGHDR_MAX + 8192)))
     assert s.elapsed < 10, s.elapsed
-    got = delivered(m)
-    assert not [k for k in got if k.startswith("new/")], (s.reply,
-                                                          last_log(m))
-    assert s.code >= 500 or got, s.reply
+    assert s.code == 552 and s.reply.text.startswith("5.3.4 Header "
+                                                     "section over"), s.reply
+    assert delivered(m) == {}
 
 
 def test_message_past_max_message_size_is_552(z, mx, keys):
@@ -672,9 +675,6 @@ def test_never_answering_dns_is_bounded_by_the_10s_deadlines(z, mx, keys):
         "temperror d=%s s=sel" % HANG, 451), row
 
 
-@pytest.mark.xfail(strict=True, reason="hostile-findings.txt F2: a key "
-                   "temperror on an aligned signature under p=reject gets "
-                   "a permanent 550 5.7.26 instead of 451 4.7.24")
 def test_key_never_answers_under_p_reject_is_451(z, mx, keys):
     """The key of an aligned signature never resolves, the p=reject record
     does: the message may be genuine, the sender's DNS is slow. Nothing

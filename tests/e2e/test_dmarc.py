@@ -222,12 +222,24 @@ def test_policy_unreachable_is_451(z, mx):
     assert files(m) == {}
 
 
-def test_several_from_domains_permerror(z, mx):
+def test_several_from_domains_refused(z, mx):
+    """RFC 7489 §6.6.1: a From: naming several domains cannot be evaluated
+    as one; a forger would use it to escape p=reject, so it is refused,
+    and so are several From: fields (RFC 5322 §3.6 allows one)."""
     m = mx(**POLICIES)
     r = send(m, BAD, "x@nospf.example",
              message("a@reject.example, b@none.example"))
-    assert r.code == 250, r
-    assert auth_rows(m)[-1]["dmarc_result"] == "permerror"
+    assert r.code == 550 and "From: names several domains" in r.text, r
+    r = send(m, BAD, "x@nospf.example", message("a@none.example",
+             extra="From: b@none.example\r\n"))
+    assert r.code == 550 and "several From: fields" in r.text, r
+    assert files(m) == {}
+    rows = auth_rows(m)
+    assert [(x["dmarc_result"], x["reply_code"]) for x in rows] == [
+        ("permerror", 550), ("permerror", 550)]
+    m2 = mx(**dict(POLICIES, dmarc_policy="log"))
+    assert send(m2, BAD, "x@nospf.example",
+                message("a@reject.example, b@none.example")).code == 250
 
 
 def test_ehlo_keywords(z, mx):
