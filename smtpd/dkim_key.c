@@ -11,8 +11,14 @@
  * i=), unknown flags ignored; p= is required, empty means revoked, else
  * strict base64 of a SubjectPublicKeyInfo (rsa) or of the raw 32-octet
  * key (ed25519, RFC 8463 §4.2). Unknown tags are ignored (§3.6.1).
+ *
+ * Decoding an RSA SubjectPublicKeyInfo costs OpenSSL 3 about 100 us (its
+ * decoder machinery), five times the signature check itself, and a busy
+ * sender signs every message with the same key: the last few decoded keys
+ * are kept, found by their exact DER octets, and shared by reference.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -23,6 +29,50 @@
 
 /* A 16384-bit key's SubjectPublicKeyInfo is about 2 100 octets. */
 #define DKIM_P_MAX	4096
+/* Decoded RSA keys kept (see the top of the file); few senders at once. */
+#define DKIM_KEY_CACHE	8
+
+static struct {
+	unsigned char	*der;
+	size_t		 len;
+	EVP_PKEY	*pkey;
+} dkim_key_cache[DKIM_KEY_CACHE];
+static unsigned dkim_key_cache_next;
+
+/* dkim_key_cached - the key decoded from der before (a new reference), or
+ * NULL. */
+static EVP_PKEY *
+dkim_key_cached(const unsigned char *der, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < DKIM_KEY_CACHE; i++)
+		if (dkim_key_cache[i].pkey != NULL &&
+		    dkim_key_cache[i].len == len &&
+		    memcmp(dkim_key_cache[i].der, der, len) == 0 &&
+		    EVP_PKEY_up_ref(dkim_key_cache[i].pkey) == 1)
+			return dkim_key_cache[i].pkey;
+	return NULL;
+}
+
+/* dkim_key_remember - keep pkey for der, replacing the oldest entry. */
+static void
+dkim_key_remember(const unsigned char *der, size_t len, EVP_PKEY *pkey)
+{
+	unsigned i = dkim_key_cache_next++ % DKIM_KEY_CACHE;
+	unsigned char *copy;
+
+	if ((copy = malloc(len)) == NULL || EVP_PKEY_up_ref(pkey) != 1) {
+		free(copy);
+		return;
+	}
+	memcpy(copy, der, len);
+	EVP_PKEY_free(dkim_key_cache[i].pkey);
+	free(dkim_key_cache[i].der);
+	dkim_key_cache[i].der = copy;
+	dkim_key_cache[i].len = len;
+	dkim_key_cache[i].pkey = pkey;
+}
 
 static int
 key_err(struct dkim_key *k, const char *why)
@@ -101,6 +151,10 @@ dkim_key_parse(const char *txt, size_t len, struct dkim_key *k)
 		k->bits = 256;
 		return 0;
 	}
+	if ((k->pkey = dkim_key_cached(der, derlen)) != NULL) {
+		k->bits = (unsigned)EVP_PKEY_get_bits(k->pkey);
+		return 0;
+	}
 	k->pkey = d2i_PUBKEY(NULL, &dp, (long)derlen);
 	if (k->pkey == NULL || dp != der + derlen ||
 	    EVP_PKEY_get_base_id(k->pkey) != EVP_PKEY_RSA) {
@@ -113,6 +167,7 @@ dkim_key_parse(const char *txt, size_t len, struct dkim_key *k)
 		dkim_key_free(k);
 		return key_err(k, "RSA key larger than 16384 bits");
 	}
+	dkim_key_remember(der, derlen, k->pkey);
 	return 0;
 }
 
