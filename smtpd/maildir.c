@@ -487,6 +487,7 @@ static int
 maildir_deliver(struct maildir_msg *m)
 {
 	char dst[PATH_MAX], path[PATH_MAX];
+	const char *where;	/* what failed, for the postmaster's log */
 	struct stat st;
 	size_t i;
 	int e;
@@ -495,8 +496,12 @@ maildir_deliver(struct maildir_msg *m)
 	e = m->werr;
 	/* A folder (maildir_set_folder) first: a cheap failure, before any
 	 * copy. The tmp file stays in dirs[0]/tmp: same file system. */
+	where = m->dirs[0];
 	for (i = 0; e == 0 && m->folder[0] != '\0' && i < m->ndirs; i++)
-		e = maildir_folder_prepare(m, m->dirs[i]);
+		if ((e = maildir_folder_prepare(m, m->dirs[i])) != 0)
+			where = m->dirs[i];
+	if (e == 0)
+		where = m->tmppath;
 	if (e == 0)
 		e = maildir_write_all(m->fd, m->buf, m->buflen);
 	/* The data must be on disk before any name points to it; a late
@@ -512,6 +517,7 @@ maildir_deliver(struct maildir_msg *m)
 		e = errno;
 	m->fd = -1;
 	for (i = 0; e == 0 && i < m->ndirs; i++) {
+		where = m->dirs[i];
 		e = maildir_path(dst, "%s%s/new/%s,S=%jd", m->dirs[i],
 		    m->folder, m->name, (intmax_t)st.st_size);
 		if (e != 0)
@@ -527,13 +533,20 @@ maildir_deliver(struct maildir_msg *m)
 		}
 		m->made[i] = xstrdup(dst);
 	}
-	for (i = 0; e == 0 && i < m->ndirs; i++)
+	for (i = 0; e == 0 && i < m->ndirs; i++) {
+		where = m->dirs[i];
 		if ((e = maildir_path(path, "%s%s/new", m->dirs[i],
 		    m->folder)) == 0)
 			e = maildir_fsync_dir(path);
+	}
 	for (i = 0; e == 0 && i < m->nsync; i++)
-		e = maildir_fsync_dir(m->syncdirs[i]);
+		if ((e = maildir_fsync_dir(m->syncdirs[i])) != 0)
+			where = m->syncdirs[i];
 	if (e != 0) {
+		/* The session only says "delivery failed": name the place
+		 * (a full disk, a ReadWritePaths= that misses it, a mode). */
+		log_warn("maildir: delivery of %s failed in %.512s: %s",
+		    m->id, where, strerror(e));
 		maildir_rollback(m);
 		return e;
 	}

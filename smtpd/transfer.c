@@ -234,7 +234,10 @@ transfer_fail_code(int err)
 static int
 transfer_fail(struct session *s, int err)
 {
-	log_warn("session=%s delivery failed: %s", s->id, strerror(err));
+	log_warn("session=%s delivery failed into %.512s%s: %s", s->id,
+	    s->tx != NULL && s->tx->nrcpts > 0 ? s->tx->rcpts[0].maildir : "?",
+	    s->tx != NULL && s->tx->nrcpts > 1 ? " (and others)" : "",
+	    strerror(err));
 	if (transfer_fail_code(err) == 452)
 		session_reply(s, "452 4.3.1 Insufficient system storage");
 	else

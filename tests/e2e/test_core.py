@@ -1147,6 +1147,9 @@ def test_disk_full(tiny_fs, mx):
     c.send(b"Subject: too big for the disk\r\n\r\n" +
            (b"f" * 998 + b"\r\n") * 600 + b".\r\n")
     c.expect(452, "4.3.1 Insufficient system storage", timeout=10)
+    # the postmaster learns where: the maildir is named in the log
+    m.wait_log(r"delivery failed into %s/alice \(and others\): No space"
+               % re.escape(str(root)), timeout=5)
     files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
     assert files == [], "partial files left: %s" % files
     # the space came back: a small message fits
