@@ -13,6 +13,8 @@
  * maildir_prepend (maildir_prepend.c) puts our header fields on top once
  * the body is in; maildir_set_folder (maildir_folder.c) aims the delivery
  * at a Maildir++ folder. Both hook into maildir_deliver on the worker.
+ * Every directory is held by a descriptor opened O_NOFOLLOW (maildir_dir.c):
+ * a symlink planted at a maildir, its tmp/ or new/ is refused (ELOOP).
  *
  * The protocol is the maildir one (maildir(5), qmail's maildir.c): a file
  * appears in new/ only complete and fsynced, under a name no other delivery
@@ -39,7 +41,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -89,11 +90,22 @@ maildir_free(struct maildir_msg *m)
 		return;
 	if (m->fd != -1)
 		close(m->fd);
+	if (m->tmpfd != -1)
+		close(m->tmpfd);
 	for (i = 0; i < m->ndirs; i++) {
 		free(m->dirs[i]);
 		if (m->made)
 			free(m->made[i]);
+		if (m->dfd[i] != -1)
+			close(m->dfd[i]);
+		if (m->ffd != NULL && m->ffd[i] != -1)
+			close(m->ffd[i]);
+		if (m->newfd != NULL && m->newfd[i] != -1)
+			close(m->newfd[i]);
 	}
+	free(m->dfd);
+	free(m->ffd);
+	free(m->newfd);
 	for (i = 0; i < m->nsync; i++)
 		free(m->syncdirs[i]);
 	free(m->dirs);
@@ -103,122 +115,6 @@ maildir_free(struct maildir_msg *m)
 	free(m->buf);
 	free(m->pre);
 	free(m);
-}
-
-/* maildir_path - snprintf into a PATH_MAX buffer; ENAMETOOLONG on truncation */
-
-int
-maildir_path(char *dst, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(dst, PATH_MAX, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return EINVAL;
-	if (n >= PATH_MAX)
-		return ENAMETOOLONG;
-	return 0;
-}
-
-/* maildir_add_sync - remember that dir must be fsynced: we created a child */
-
-void
-maildir_add_sync(struct maildir_msg *m, const char *dir, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < m->nsync; i++)
-		if (strlen(m->syncdirs[i]) == len &&
-		    memcmp(m->syncdirs[i], dir, len) == 0)
-			return;
-	m->syncdirs = xreallocarray(m->syncdirs, m->nsync + 1,
-	    sizeof(*m->syncdirs));
-	m->syncdirs[m->nsync++] = xstrndup(dir, len);
-}
-
-/* maildir_mkdir - mkdir 0700, remembering the parent; EEXIST is fine */
-
-int
-maildir_mkdir(struct maildir_msg *m, const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (mkdir(path, 0700) == 0) {
-		/* The new entry is durable only once its parent is. */
-		maildir_add_sync(m, path, slash == path ? 1 :
-		    (size_t)(slash - path));
-		return 0;
-	}
-	return errno == EEXIST ? 0 : errno;
-}
-
-/* maildir_mkdirs - mkdir -p of an absolute path, each new level 0700 */
-
-static int
-maildir_mkdirs(struct maildir_msg *m, const char *dir)
-{
-	char path[PATH_MAX];
-	char *p;
-	int e;
-
-	if ((e = maildir_path(path, "%s", dir)) != 0)
-		return e;
-	for (p = strchr(path + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
-		if (p[-1] == '/')
-			continue;	/* "//" */
-		*p = '\0';
-		e = maildir_mkdir(m, path);
-		*p = '/';
-		if (e != 0)
-			return e;
-	}
-	return maildir_mkdir(m, path);
-}
-
-/* maildir_isdir - 0 when path is a directory, ENOENT, ENOTDIR or errno */
-
-int
-maildir_isdir(const char *path, struct stat *st)
-{
-	if (stat(path, st) == -1)
-		return errno;
-	return S_ISDIR(st->st_mode) ? 0 : ENOTDIR;
-}
-
-/* maildir_prepare - make sure dir, dir/tmp, dir/new, dir/cur are directories */
-
-int
-maildir_prepare(struct maildir_msg *m, const char *dir, struct stat *st)
-{
-	static const char *const sub[] = { "tmp", "new", "cur" };
-	char path[PATH_MAX];
-	struct stat sst;
-	size_t i;
-	int e;
-
-	if ((e = maildir_isdir(dir, st)) == ENOENT) {
-		if ((e = maildir_mkdirs(m, dir)) != 0)
-			return e;
-		e = maildir_isdir(dir, st);
-	}
-	if (e != 0)
-		return e;
-	for (i = 0; i < 3; i++) {
-		if ((e = maildir_path(path, "%s/%s", dir, sub[i])) != 0)
-			return e;
-		/* stat first: on every delivery but the first it is all. */
-		if ((e = maildir_isdir(path, &sst)) == ENOENT) {
-			if ((e = maildir_mkdir(m, path)) != 0)
-				return e;
-			e = maildir_isdir(path, &sst);
-		}
-		if (e != 0)
-			return e;	/* e.g. "new" is a file: ENOTDIR */
-	}
-	return 0;
 }
 
 /* maildir_host - the hostname part of a maildir name: "/" and ":" become
@@ -273,10 +169,13 @@ maildir_create(struct maildir_msg *m, const char *hostname)
 		if ((e = maildir_path(path, "%s/tmp/%s", m->dirs[0],
 		    m->name)) != 0)
 			return e;
-		/* Read-write: a late prepend copies from it (maildir_rewrite). */
-		m->fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+		/* Read-write: a late prepend copies from it (maildir_rewrite).
+		 * Beneath the checked tmp/ descriptor: no symlink followed. */
+		m->fd = openat(m->tmpfd, m->name, O_CREAT | O_EXCL | O_RDWR |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (m->fd != -1) {
 			m->tmppath = xstrdup(path);
+			memcpy(m->tmpname, m->name, sizeof(m->tmpname));
 			return 0;
 		}
 		/* EEXIST: a stale file from a recycled pid; take the next
@@ -297,14 +196,15 @@ maildir_open(const char *const *maildirs, size_t n, const char *hostname,
 	struct stat *ids = NULL;
 	const char *where = NULL;	/* the maildir an error is about */
 	size_t i, j;
-	int e = 0;
+	int e = 0, fd;
 
-	m->fd = -1;
+	m->fd = m->tmpfd = -1;
 	if (n == 0) {
 		e = EINVAL;
 		goto fail;
 	}
 	m->dirs = xcalloc(n, sizeof(*m->dirs));
+	m->dfd = xcalloc(n, sizeof(*m->dfd));
 	ids = xcalloc(n, sizeof(*ids));
 	for (i = 0; i < n; i++) {
 		if (maildirs[i] == NULL || maildirs[i][0] != '/') {
@@ -312,7 +212,8 @@ maildir_open(const char *const *maildirs, size_t n, const char *hostname,
 			goto fail;
 		}
 		where = maildirs[i];
-		if ((e = maildir_prepare(m, maildirs[i], &ids[m->ndirs])) != 0)
+		if ((e = maildir_dir_open(m, maildirs[i], &fd,
+		    &ids[m->ndirs])) != 0)
 			goto fail;
 		/* One copy per maildir, however it is spelled: compare the
 		 * directories themselves, not their names. */
@@ -320,11 +221,16 @@ maildir_open(const char *const *maildirs, size_t n, const char *hostname,
 			if (ids[j].st_dev == ids[m->ndirs].st_dev &&
 			    ids[j].st_ino == ids[m->ndirs].st_ino)
 				break;
-		if (j == m->ndirs)
-			m->dirs[m->ndirs++] = xstrdup(maildirs[i]);
+		if (j < m->ndirs) {
+			close(fd);
+			continue;
+		}
+		m->dfd[m->ndirs] = fd;
+		m->dirs[m->ndirs++] = xstrdup(maildirs[i]);
 	}
 	where = m->dirs[0];
-	if ((e = maildir_create(m, hostname)) != 0)
+	if ((e = maildir_subdir(m, m->dfd[0], m->dirs[0], "tmp",
+	    &m->tmpfd)) != 0 || (e = maildir_create(m, hostname)) != 0)
 		goto fail;
 	m->buf = xmalloc(MAILDIR_BUFSIZE);
 	m->bufsize = MAILDIR_BUFSIZE;
@@ -398,43 +304,31 @@ maildir_write(struct maildir_msg *m, const char *p, size_t len)
 	return 0;
 }
 
-/* maildir_fsync_dir - make a directory's entries durable */
-
-int
-maildir_fsync_dir(const char *path)
-{
-	int fd, e = 0;
-
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return errno;
-	/* EINVAL: this file system cannot sync a directory; it has no
-	 * better promise to give, and refusing all mail would not help. */
-	if (fsync(fd) == -1 && errno != EINVAL)
-		e = errno;
-	close(fd);
-	return e;
-}
-
-/* maildir_copy - EXDEV: copy src into dir/folder/tmp/name, fsync, rename
- * to dst (in dir/folder/new: the rename must not cross file systems) */
+/* maildir_copy - EXDEV: copy the tmp file into tmp/ beside new/ (the base
+ * at, dirs[i] or its folder), fsync, rename to m->final in new/ (the
+ * rename must not cross file systems); all beneath checked descriptors */
 
 static int
-maildir_copy(const char *src, const char *dir, const char *folder,
-    const char *name, const char *dst)
+maildir_copy(struct maildir_msg *m, size_t i, int at)
 {
-	char tmp[PATH_MAX];
 	char *buf;
 	ssize_t n;
-	int in, out, e;
+	int in, out, tfd, e;
 
-	if ((e = maildir_path(tmp, "%s%s/tmp/%s", dir, folder, name)) != 0)
+	if ((e = maildir_subdir(m, at, m->dirs[i], "tmp", &tfd)) != 0)
 		return e;
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
-		return errno;
-	out = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if ((in = openat(m->tmpfd, m->tmpname, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		e = errno;
+		close(tfd);
+		return e;
+	}
+	out = openat(tfd, m->name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (out == -1) {
 		e = errno;
 		close(in);
+		close(tfd);
 		return e;
 	}
 	buf = xmalloc(MAILDIR_BUFSIZE);
@@ -450,10 +344,11 @@ maildir_copy(const char *src, const char *dir, const char *folder,
 		e = errno;
 	if (close(out) == -1 && e == 0)
 		e = errno;
-	if (e == 0 && rename(tmp, dst) == -1)
+	if (e == 0 && renameat(tfd, m->name, m->newfd[i], m->final) == -1)
 		e = errno;
 	if (e != 0)
-		unlink(tmp);
+		unlinkat(tfd, m->name, 0);
+	close(tfd);
 	return e;
 }
 
@@ -462,23 +357,40 @@ maildir_copy(const char *src, const char *dir, const char *folder,
 static void
 maildir_rollback(struct maildir_msg *m)
 {
-	char path[PATH_MAX];
 	size_t i;
 
 	for (i = 0; i < m->ndirs; i++) {
 		if (m->made[i] == NULL)
 			continue;
-		if (unlink(m->made[i]) == -1 && errno != ENOENT)
+		if (unlinkat(m->newfd[i], m->final, 0) == -1 &&
+		    errno != ENOENT)
 			log_warn("maildir: cannot remove %s: %s", m->made[i],
 			    strerror(errno));
 		/* A link that survives a crash would be a duplicate, the
 		 * lesser evil; still, try to make the removal durable. */
-		if (maildir_path(path, "%s%s/new", m->dirs[i], m->folder) == 0)
-			(void)maildir_fsync_dir(path);
+		(void)maildir_fsync_fd(m->newfd[i]);
 	}
-	if (unlink(m->tmppath) == -1 && errno != ENOENT)
+	if (unlinkat(m->tmpfd, m->tmpname, 0) == -1 && errno != ENOENT)
 		log_warn("maildir: cannot remove %s: %s", m->tmppath,
 		    strerror(errno));
+}
+
+/* maildir_open_new - on the worker: m->newfd[i], the new/ of dirs[i] or of
+ * its folder, checked again now (it may have become a symlink since the
+ * open); *at the base it is in. where names it for the log. 0 or errno */
+
+static int
+maildir_open_new(struct maildir_msg *m, size_t i, int *at, char *where)
+{
+	int e;
+
+	*at = m->folder[0] != '\0' ? m->ffd[i] : m->dfd[i];
+	if ((e = maildir_path(where, "%s%s", m->dirs[i], m->folder)) != 0)
+		return e;
+	e = maildir_subdir(m, *at, where, "new", &m->newfd[i]);
+	if (e == 0)
+		e = maildir_path(where, "%s%s/new", m->dirs[i], m->folder);
+	return e;
 }
 
 /* maildir_deliver - the worker's job: 0 when durably in every maildir */
@@ -486,22 +398,25 @@ maildir_rollback(struct maildir_msg *m)
 static int
 maildir_deliver(struct maildir_msg *m)
 {
-	char dst[PATH_MAX], path[PATH_MAX];
-	const char *where;	/* what failed, for the postmaster's log */
+	char dst[PATH_MAX], where[PATH_MAX];	/* where: for the log */
 	struct stat st;
 	size_t i;
-	int e;
+	int e, at;
 
 	m->made = xcalloc(m->ndirs, sizeof(*m->made));
+	m->ffd = xcalloc(m->ndirs, sizeof(*m->ffd));
+	m->newfd = xcalloc(m->ndirs, sizeof(*m->newfd));
+	for (i = 0; i < m->ndirs; i++)
+		m->ffd[i] = m->newfd[i] = -1;
 	e = m->werr;
 	/* A folder (maildir_set_folder) first: a cheap failure, before any
 	 * copy. The tmp file stays in dirs[0]/tmp: same file system. */
-	where = m->dirs[0];
+	(void)maildir_path(where, "%s", m->dirs[0]);
 	for (i = 0; e == 0 && m->folder[0] != '\0' && i < m->ndirs; i++)
-		if ((e = maildir_folder_prepare(m, m->dirs[i])) != 0)
-			where = m->dirs[i];
+		if ((e = maildir_folder_prepare(m, i)) != 0)
+			(void)maildir_path(where, "%s%s", m->dirs[i], m->folder);
 	if (e == 0)
-		where = m->tmppath;
+		(void)maildir_path(where, "%s", m->tmppath);
 	if (e == 0)
 		e = maildir_write_all(m->fd, m->buf, m->buflen);
 	/* The data must be on disk before any name points to it; a late
@@ -516,35 +431,37 @@ maildir_deliver(struct maildir_msg *m)
 	if (close(m->fd) == -1 && e == 0)
 		e = errno;
 	m->fd = -1;
+	if (e == 0 && snprintf(m->final, sizeof(m->final), "%s,S=%jd",
+	    m->name, (intmax_t)st.st_size) >= (int)sizeof(m->final))
+		e = ENAMETOOLONG;
 	for (i = 0; e == 0 && i < m->ndirs; i++) {
-		where = m->dirs[i];
-		e = maildir_path(dst, "%s%s/new/%s,S=%jd", m->dirs[i],
-		    m->folder, m->name, (intmax_t)st.st_size);
-		if (e != 0)
+		/* new/ checked now, by descriptor: whatever it became since
+		 * maildir_open, the link goes into a real directory. */
+		if ((e = maildir_open_new(m, i, &at, where)) != 0 ||
+		    (e = maildir_path(dst, "%s/%s", where, m->final)) != 0)
 			break;
-		if (link(m->tmppath, dst) == -1) {
+		if (linkat(m->tmpfd, m->tmpname, m->newfd[i], m->final,
+		    0) == -1) {
 			e = errno;
 			/* Another file system (or a bind mount): copy. */
 			if (e == EXDEV)
-				e = maildir_copy(m->tmppath, m->dirs[i],
-				    m->folder, m->name, dst);
+				e = maildir_copy(m, i, at);
 			if (e != 0)
 				break;
 		}
 		m->made[i] = xstrdup(dst);
 	}
 	for (i = 0; e == 0 && i < m->ndirs; i++) {
-		where = m->dirs[i];
-		if ((e = maildir_path(path, "%s%s/new", m->dirs[i],
-		    m->folder)) == 0)
-			e = maildir_fsync_dir(path);
+		(void)maildir_path(where, "%s%s/new", m->dirs[i], m->folder);
+		e = maildir_fsync_fd(m->newfd[i]);
 	}
 	for (i = 0; e == 0 && i < m->nsync; i++)
 		if ((e = maildir_fsync_dir(m->syncdirs[i])) != 0)
-			where = m->syncdirs[i];
+			(void)maildir_path(where, "%s", m->syncdirs[i]);
 	if (e != 0) {
 		/* The session only says "delivery failed": name the place
-		 * (a full disk, a ReadWritePaths= that misses it, a mode). */
+		 * (a full disk, a ReadWritePaths= that misses it, a mode,
+		 * a symlink planted in the maildir). */
 		log_warn("maildir: delivery of %s failed in %.512s: %s",
 		    m->id, where, strerror(e));
 		maildir_rollback(m);
@@ -554,16 +471,16 @@ maildir_deliver(struct maildir_msg *m)
 	/*
 	 * Commit point: the message is durably in every new/. What is left
 	 * is tidying tmp/; a failure there leaves a stray tmp file, which
-	 * maildir readers clean after 36 hours, and is only logged: undoing
-	 * a complete delivery now would be unreliable (a reader may already
-	 * have moved the file to cur/) and would make the client resend.
+	 * strictmxd and maildir readers clean after 36 hours, and is only
+	 * logged: undoing a complete delivery now would be unreliable (a
+	 * reader may already have moved the file to cur/) and would make
+	 * the client resend.
 	 */
-	if (unlink(m->tmppath) == -1)
+	if (unlinkat(m->tmpfd, m->tmpname, 0) == -1)
 		log_warn("maildir: cannot remove %s: %s", m->tmppath,
 		    strerror(errno));
-	else if (maildir_path(path, "%s/tmp", m->dirs[0]) == 0 &&
-	    (e = maildir_fsync_dir(path)) != 0)
-		log_warn("maildir: fsync %s: %s", path, strerror(e));
+	else if ((e = maildir_fsync_fd(m->tmpfd)) != 0)
+		log_warn("maildir: fsync %s/tmp: %s", m->dirs[0], strerror(e));
 	return 0;
 }
 
@@ -775,7 +692,7 @@ maildir_abort(struct maildir_msg *m)
 		m->detached = 1;
 		return;
 	}
-	if (m->tmppath != NULL && unlink(m->tmppath) == -1)
+	if (m->tmppath != NULL && unlinkat(m->tmpfd, m->tmpname, 0) == -1)
 		log_warn("maildir: cannot remove %s: %s", m->tmppath,
 		    strerror(errno));
 	maildir_free(m);

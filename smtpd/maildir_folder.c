@@ -4,7 +4,7 @@
  *	maildir_folder_valid - 1 when NAME (".Junk") is a folder name we accept
  *	maildir_set_folder - check NAME; deliver into DIR/NAME/new (NULL: inbox)
  *	maildir_folder_prepare - on the worker: DIR/NAME with tmp, new, cur and
- *	    the maildirfolder file, each created when missing
+ *	    the maildirfolder file, each created when missing, held by fd
  *
  * Maildir++ (Courier's maildir++ notes; Dovecot's default maildir LAYOUT):
  * a folder is a maildir named "." + its name right inside the account's
@@ -91,30 +91,32 @@ maildir_set_folder(struct maildir_msg *m, const char *name)
 	return 0;
 }
 
-/* maildir_folder_prepare - on the worker: make dir + m->folder a maildir
- * (0700, like the inbox's subdirectories) with its maildirfolder file.
+/* maildir_folder_prepare - on the worker: make dirs[i] + m->folder a
+ * maildir (0700, like the inbox's subdirectories) with its maildirfolder
+ * file, and hold it as m->ffd[i]; never through a symlink (maildir_dir.c).
  * Whatever is created is queued for the directory fsyncs of the commit:
  * dir itself for the new folder, the folder for its children. 0 or errno */
 
 int
-maildir_folder_prepare(struct maildir_msg *m, const char *dir)
+maildir_folder_prepare(struct maildir_msg *m, size_t i)
 {
-	char fdir[PATH_MAX], path[PATH_MAX];
+	char fdir[PATH_MAX];
 	struct stat st;
 	int fd, e;
 
-	if ((e = maildir_path(fdir, "%s%s", dir, m->folder)) != 0)
+	if ((e = maildir_path(fdir, "%s%s", m->dirs[i], m->folder)) != 0)
 		return e;
-	/* dir exists (maildir_open made it): this makes one level. */
-	if ((e = maildir_prepare(m, fdir, &st)) != 0)
+	/* dirs[i] is held open (maildir_open): this makes one level. */
+	if ((e = maildir_subdir(m, m->dfd[i], m->dirs[i], m->folder + 1,
+	    &m->ffd[i])) != 0 ||
+	    (e = maildir_subdirs(m, m->ffd[i], fdir)) != 0)
 		return e;
-	if ((e = maildir_path(path, "%s/maildirfolder", fdir)) != 0)
-		return e;
-	if (lstat(path, &st) == 0)
+	if (fstatat(m->ffd[i], "maildirfolder", &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return 0;	/* its presence is all that counts */
 	if (errno != ENOENT)
 		return errno;
-	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	fd = openat(m->ffd[i], "maildirfolder", O_CREAT | O_EXCL | O_WRONLY |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return errno == EEXIST ? 0 : errno;	/* a parallel delivery */
 	if (fsync(fd) == -1) {

@@ -1,6 +1,6 @@
-/* maildir_int.h - what maildir.c shares with maildir_folder.c and
- * maildir_prepend.c: the message structure and the small file helpers.
- * Nothing outside these three files includes it. */
+/* maildir_int.h - what maildir.c shares with maildir_dir.c,
+ * maildir_folder.c and maildir_prepend.c: the message structure and the
+ * small file helpers. Nothing outside these files includes it. */
 #ifndef MAILDIR_INT_H
 #define MAILDIR_INT_H
 
@@ -26,6 +26,12 @@ struct maildir_msg {
 	char		**dirs;		/* distinct maildirs; dirs[0] holds tmp */
 	size_t		 ndirs;
 	char		**made;		/* copies in new/, for the rollback */
+	int		*dfd;		/* dirs[i], O_NOFOLLOW (maildir_dir.c) */
+	int		*ffd;		/* dirs[i] + folder, on the worker */
+	int		*newfd;		/* its new/, on the worker */
+	int		 tmpfd;		/* dirs[0]/tmp */
+	char		 tmpname[NAME_MAX + 1];	/* in tmpfd: NAME or NAME,P */
+	char		 final[NAME_MAX + 1];	/* in each new/: NAME,S=size */
 	char		**syncdirs;	/* dirs that got a new subdirectory */
 	size_t		 nsync;
 	char		*tmppath;	/* dirs[0]/tmp/NAME */
@@ -50,17 +56,22 @@ struct maildir_msg {
 };
 
 /* maildir.c */
+int	maildir_write_all(int, const char *, size_t);
+
+/* maildir_dir.c: directories by descriptor, never through a symlink */
 int	maildir_path(char *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	maildir_add_sync(struct maildir_msg *, const char *, size_t);
-int	maildir_mkdir(struct maildir_msg *, const char *);
-int	maildir_prepare(struct maildir_msg *, const char *, struct stat *);
-int	maildir_isdir(const char *, struct stat *);
-int	maildir_write_all(int, const char *, size_t);
+int	maildir_subdir(struct maildir_msg *, int, const char *, const char *,
+	    int *);
+int	maildir_subdirs(struct maildir_msg *, int, const char *);
+int	maildir_dir_open(struct maildir_msg *, const char *, int *,
+	    struct stat *);
+int	maildir_fsync_fd(int);
 int	maildir_fsync_dir(const char *);
 
-/* maildir_folder.c: on the worker, before the links */
-int	maildir_folder_prepare(struct maildir_msg *, const char *);
+/* maildir_folder.c: on the worker, before the links; m->ffd[i] */
+int	maildir_folder_prepare(struct maildir_msg *, size_t);
 
 /* maildir_prepend.c: on the worker, after the last flush */
 int	maildir_rewrite(struct maildir_msg *);

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -144,9 +145,9 @@ maildir_copy_range(int in, int out, off_t size)
 int
 maildir_rewrite(struct maildir_msg *m)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], name[NAME_MAX + 1];
 	struct stat st;
-	int fd, e;
+	int fd, e, n;
 
 	if (fstat(m->fd, &st) == -1)
 		return errno;
@@ -154,7 +155,12 @@ maildir_rewrite(struct maildir_msg *m)
 	 * final name leaves MAILDIR_SIZE_MAX octets for ",S=". */
 	if ((e = maildir_path(path, "%s,P", m->tmppath)) != 0)
 		return e;
-	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	n = snprintf(name, sizeof(name), "%s,P", m->tmpname);
+	if (n < 0 || (size_t)n >= sizeof(name))
+		return ENAMETOOLONG;
+	/* Beneath the checked tmp/ descriptor (maildir_dir.c). */
+	fd = openat(m->tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (fd == -1)
 		return errno;
 	e = maildir_write_all(fd, m->pre, m->prelen);
@@ -164,20 +170,21 @@ maildir_rewrite(struct maildir_msg *m)
 		e = errno;
 	if (e != 0) {
 		close(fd);
-		if (unlink(path) == -1)
+		if (unlinkat(m->tmpfd, name, 0) == -1)
 			log_warn("maildir: cannot remove %s: %s", path,
 			    strerror(errno));
 		return e;
 	}
 	/* The new file is the message from now on. The old one is only a
-	 * tmp file: failing to remove it is logged, not fatal (maildir
-	 * readers clean tmp/ after 36 hours). */
+	 * tmp file: failing to remove it is logged, not fatal (strictmxd
+	 * and maildir readers clean tmp/ after 36 hours). */
 	close(m->fd);
 	m->fd = fd;
-	if (unlink(m->tmppath) == -1)
+	if (unlinkat(m->tmpfd, m->tmpname, 0) == -1)
 		log_warn("maildir: cannot remove %s: %s", m->tmppath,
 		    strerror(errno));
 	free(m->tmppath);
 	m->tmppath = xstrdup(path);
+	memcpy(m->tmpname, name, sizeof(m->tmpname));
 	return 0;
 }

@@ -6,6 +6,8 @@
  *	  (copy_file_range, and its read/write fallback: this file interposes
  *	  copy_file_range to make it fail), with several maildirs
  *	case "folder": maildir_set_folder (Maildir++ .Junk), names refused
+ *	case "symlink": a maildir, its tmp/ or new/, a folder or the folder's
+ *	  new/ replaced by a symlink: refused (ELOOP), nothing written there
  *	case "mount": ENOSPC and EXDEV on a 64 KiB tmpfs in a private mount
  *	  namespace (unshare(CLONE_NEWNS), invisible to the host); skipped with
  *	  a note when not permitted (not root) or when STRICTMX_TEST_MOUNT=0.
@@ -1151,12 +1153,136 @@ START_TEST(test_prepend_enospc)
 }
 END_TEST
 
+/* symlink_to - replace rel (a directory, or nothing) by a symlink to dst */
+
+static void
+symlink_to(const char *rel, const char *dst)
+{
+	const char *p = path("%s", rel);
+
+	nftw(p, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	ck_assert_msg(symlink(dst, p) == 0, "symlink %s: %s", p,
+	    strerror(errno));
+}
+
+/* refused - the delivery into dirs was refused (at open or at commit) with
+ * ELOOP, and nothing landed in elsewhere's tmp/ or new/ */
+
+static void
+refused(const char **dirs, size_t n, const char *folder)
+{
+	struct maildir_msg *m;
+	struct done d = { 0, -1, 0 };
+	int err = 0;
+
+	m = maildir_open(dirs, n, HOST, &err);
+	if (m == NULL)
+		ck_assert_msg(err == ELOOP, "open: %s", strerror(err));
+	else {
+		write_msg(m, "Subject: x\n\nhi\n", 15);
+		if (folder != NULL)
+			ck_assert_int_eq(maildir_set_folder(m, folder), 0);
+		maildir_commit(m, done_cb, &d);
+		wait_done(&d);
+		ck_assert_msg(d.err == ELOOP, "commit: %s", strerror(d.err));
+	}
+	ck_assert_int_eq(entries(path("elsewhere/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("elsewhere/tmp", NULL), NULL, 0), 0);
+}
+
+/* A maildir to deliver into, and a maildir elsewhere that must stay empty */
+
+static void
+two_maildirs(void)
+{
+	static const char *const sub[] = { "a", "a/tmp", "a/new", "a/cur",
+	    "elsewhere", "elsewhere/tmp", "elsewhere/new", "elsewhere/cur" };
+	size_t i;
+
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
+		ck_assert_int_eq(mkdir(path("%s", sub[i]), 0700), 0);
+}
+
+/* new/ a symlink to another directory: refused, before and after open */
+START_TEST(test_symlink_new)
+{
+	const char *dirs[2] = { path("b", NULL), path("a", NULL) };
+	struct maildir_msg *m;
+	struct done d = { 0, -1, 0 };
+	int err = 0;
+
+	two_maildirs();
+	symlink_to("a/new", path("elsewhere/new", NULL));
+	refused(dirs, 2, NULL);
+	ck_assert_int_eq(entries(path("b/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("b/tmp", NULL), NULL, 0), 0);
+
+	/* Planted between the open's check and the worker's link. */
+	ck_assert_int_eq(unlink(path("a/new", NULL)), 0);
+	ck_assert_int_eq(mkdir(path("a/new", NULL), 0700), 0);
+	m = maildir_open(dirs, 2, HOST, &err);
+	ck_assert_ptr_nonnull(m);
+	write_msg(m, "x\n", 2);
+	symlink_to("a/new", path("elsewhere/new", NULL));
+	maildir_commit(m, done_cb, &d);
+	wait_done(&d);
+	ck_assert_int_eq(d.err, ELOOP);
+	ck_assert_int_eq(entries(path("elsewhere/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("b/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("b/tmp", NULL), NULL, 0), 0);
+}
+END_TEST
+
+/* tmp/ a symlink: the message file is not created through it */
+START_TEST(test_symlink_tmp)
+{
+	const char *dirs[1] = { path("a", NULL) };
+
+	two_maildirs();
+	symlink_to("a/tmp", path("elsewhere/tmp", NULL));
+	refused(dirs, 1, NULL);
+	ck_assert_int_eq(entries(path("a/new", NULL), NULL, 0), 0);
+}
+END_TEST
+
+/* The maildir itself a symlink (also spelled with a trailing slash) */
+START_TEST(test_symlink_maildir)
+{
+	const char *dirs[1] = { path("a", NULL) };
+	const char *slash[1] = { path("a/", NULL) };
+
+	two_maildirs();
+	symlink_to("a", path("elsewhere", NULL));
+	refused(dirs, 1, NULL);
+	refused(slash, 1, NULL);
+}
+END_TEST
+
+/* A folder, or its new/, a symlink: refused, the inbox untouched */
+START_TEST(test_symlink_folder)
+{
+	const char *dirs[1] = { path("a", NULL) };
+
+	two_maildirs();
+	ck_assert_int_eq(mkdir(path("a/.Junk", NULL), 0700), 0);
+	ck_assert_int_eq(mkdir(path("a/.Junk/tmp", NULL), 0700), 0);
+	ck_assert_int_eq(mkdir(path("a/.Junk/cur", NULL), 0700), 0);
+	symlink_to("a/.Junk/new", path("elsewhere/new", NULL));
+	refused(dirs, 1, ".Junk");
+	symlink_to("a/.Junk", path("elsewhere", NULL));
+	refused(dirs, 1, ".Junk");
+	ck_assert_int_eq(entries(path("a/new", NULL), NULL, 0), 0);
+	ck_assert_int_eq(entries(path("a/tmp", NULL), NULL, 0), 0);
+}
+END_TEST
+
 int
 main(void)
 {
 	Suite *s = suite_create("maildir");
 	TCase *tc = tcase_create("maildir"), *tm = tcase_create("mount");
 	TCase *tp = tcase_create("prepend"), *tf = tcase_create("folder");
+	TCase *ts = tcase_create("symlink");
 	SRunner *sr;
 	int failed;
 
@@ -1188,6 +1314,13 @@ main(void)
 	tcase_add_test(tf, test_folder_names_bad);
 	tcase_add_test(tf, test_folder_fail);
 	suite_add_tcase(s, tf);
+	tcase_add_checked_fixture(ts, setup, teardown);
+	tcase_set_timeout(ts, 60);
+	tcase_add_test(ts, test_symlink_new);
+	tcase_add_test(ts, test_symlink_tmp);
+	tcase_add_test(ts, test_symlink_maildir);
+	tcase_add_test(ts, test_symlink_folder);
+	suite_add_tcase(s, ts);
 	tcase_add_checked_fixture(tm, setup, teardown);
 	tcase_set_timeout(tm, 60);
 	tcase_add_test(tm, test_enospc);
