@@ -50,6 +50,7 @@
 #include <event2/event.h>
 
 #include "cbv.h"
+#include "cbv_guard.h"
 #include "cbv_smtp.h"
 #include "conf.h"
 #include "log.h"
@@ -155,6 +156,7 @@ cbv_conf_take(const struct conf *c)
 	cbv.connect_timeout = c->cbv_connect_timeout ?
 	    c->cbv_connect_timeout : 1;
 	cbv.noop = c->cbv_noop;
+	cbv_guard_set(c);
 	s = c->hostname != NULL && *c->hostname != '\0' ? c->hostname :
 	    "localhost";
 	if (strlcpy_compat(cbv.helo, s, sizeof(cbv.helo)) >=
@@ -512,5 +514,6 @@ cbv_shutdown(void)
 			free(w);
 		}
 	cbv_smtp_shutdown();
+	cbv_guard_free();
 	cbv.base = NULL;
 }

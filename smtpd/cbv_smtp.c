@@ -38,6 +38,7 @@
 #include <event2/util.h>
 
 #include "cbv.h"
+#include "cbv_guard.h"
 #include "cbv_smtp.h"
 #include "log.h"
 #include "resolver.h"
@@ -483,7 +484,8 @@ cbv_connect(struct cbv_probe *p)
 {
 	struct timeval tv = { p->connect_timeout, 0 };
 	struct sockaddr_storage *ss;
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN], why[CBV_GUARD_WHY_SIZE];
+	char abuf[LOG_PRINTABLE_SIZE], ebuf[LOG_PRINTABLE_SIZE];
 	socklen_t sl;
 	void *a;
 
@@ -505,6 +507,20 @@ cbv_connect(struct cbv_probe *p)
 		if (inet_ntop(ss->ss_family, a, ip, sizeof(ip)) == NULL)
 			strlcpy_compat(ip, "?", sizeof(ip));
 		snprintf(p->peer, sizeof(p->peer), "[%s]:%u", ip, p->port);
+		/* cbv_forbidden_networks: never an SMTP dialogue with
+		 * loopback, ourselves or the site's inside (issue 12). */
+		if (cbv_guard_forbidden((struct sockaddr *)ss, why,
+		    sizeof(why))) {
+			snprintf(p->lasterr, sizeof(p->lasterr), "MX %s "
+			    "resolves to forbidden network %s (%s)",
+			    p->mx[p->imx].name, ip, why);
+			cbv_trace("%s", p->lasterr);
+			log_info("cbv: <%s>: %s, not probed",
+			    log_printable(abuf, sizeof(abuf), p->address,
+			    strlen(p->address)), log_printable(ebuf,
+			    sizeof(ebuf), p->lasterr, strlen(p->lasterr)));
+			continue;
+		}
 		cbv_trace("connect %s %s", p->mx[p->imx].name, p->peer);
 		p->bev = bufferevent_socket_new(p->base, -1,
 		    BEV_OPT_CLOSE_ON_FREE);

@@ -58,6 +58,7 @@ enum conf_type {
 #define CONF_F_NONE	0x02	/* "none" is a value, and the default */
 #define CONF_F_EMPTY	0x04	/* the key may appear without a value */
 #define CONF_F_SYSTEM	0x08	/* the default is computed (hostname) */
+#define CONF_F_BUILTIN	0x10	/* CIDRS: the word "builtin" is allowed */
 
 struct conf_word {
 	const char	*word;
@@ -186,6 +187,7 @@ static const struct conf_row conf_table[] = {
 	NUM(cbv_cache_tempfail, CONF_T_DURATION, "5m", 0, 365 * DAY),
 	NUM(cbv_max_concurrent, CONF_T_UNSIGNED, "50", 1, 10000),
 	NUM(cbv_max_per_domain, CONF_T_UNSIGNED, "5", 1, 1000),
+	LIST(cbv_forbidden_networks, CONF_T_CIDRS, "builtin", CONF_F_BUILTIN),
 	PATH(dmp_table, "none", CONF_F_NONE, NULL),
 	LIST(local_sender_networks, CONF_T_CIDRS, "none", CONF_F_NONE),
 	ENUM(spf_policy, "enforce", conf_w_policy),
@@ -339,7 +341,10 @@ conf_set_list(struct conf_parse *p, const struct conf_row *r, char **w,
 		if (n == 1 && strcasecmp(w[0], "none") == 0)
 			return;
 		for (i = 0; i < n; i++)
-			if (cidr_list_add(l, w[i]) < 0)
+			if ((r->flags & CONF_F_BUILTIN) &&
+			    strcasecmp(w[i], "builtin") == 0)
+				c->cbv_forbidden_builtin = 1;
+			else if (cidr_list_add(l, w[i]) < 0)
 				conf_err(p, "bad network \"%s\" in %s: use "
 				    "ADDR/BITS or an address (192.0.2.0/24, "
 				    "2001:db8::/32, 192.0.2.1)",
@@ -679,6 +684,7 @@ conf_free(struct conf *c)
 	free(c->listen);
 	cidr_list_free(&c->exempt_clients);
 	cidr_list_free(&c->local_sender_networks);
+	cidr_list_free(&c->cbv_forbidden_networks);
 	free(c->path);
 	free(c);
 }

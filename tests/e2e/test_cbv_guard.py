@@ -1,0 +1,97 @@
+# test_cbv_guard.py - end-to-end tests of issue 12's call-back bounds:
+# cbv_forbidden_networks (no probe of loopback, our own or the site's
+# inside addresses), cbv_max_per_client_minute / cbv_max_per_domain_minute
+# (CBV as an amplifier) and what a hostile remote MX can do to one probe
+# (hold it past cbv_timeout, grow our memory).
+#
+# e2elib's defaults turn the guard off and the rate bounds up, since the
+# other CBV tests' scripted MXes live on 127.0.0.x; each test here puts
+# back what it tests (None drops the key: the daemon's own default).
+
+import json
+import time
+
+from e2elib import wait_until
+from cbvlib import (OUTSIDE, RCPT, cache_rows, ctl, final_rows, finish,
+                    mx_records, one_rcpt, open_session, rejected, smx,
+                    start_mx, zone)
+
+assert smx      # the fixture, imported for pytest
+
+EVIL = "evil.example"
+MXH = "mx.evil.example"
+
+
+def stats_json(ctl_path, m):
+    p = ctl(ctl_path, m, "stats", "--json")
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+# -- cbv_forbidden_networks ---------------------------------------------------
+
+def test_loopback_mx_is_never_probed(mx, dns, smx, strictmxctl_path):
+    dns(zone({EVIL: "127.0.0.10"}))
+    r = smx("127.0.0.10", host=MXH)
+    m = start_mx(mx, cbv_forbidden_networks=None)      # the default
+    rep = one_rcpt(m, "joe@evil.example")
+    why = "MX mx.evil.example resolves to forbidden network 127.0.0.10 " \
+        "(127.0.0.0/8)"
+    assert (rep.code, rep.text) == (450, rejected(
+        "450", "4.1.7", "joe@evil.example", "unverified: " + why))
+    m.wait_log("not probed")
+    assert why in m.log()
+    time.sleep(0.3)         # a connect would have come before the verdict
+    assert r.sessions == []
+    (row,) = final_rows(m, 1)
+    assert (row["decided_by"], row["stage"], row["outcome"],
+            row["mx_host"]) == ("probe", "connect", "tempfail", MXH)
+    assert row["reply"] == why
+    j = stats_json(strictmxctl_path, m)
+    assert (j["bad_connects"], j["smtp_sessions"]) == (1, 0)
+
+
+def test_guard_none_probes_loopback(mx, dns, smx):
+    # the control: with the guard off (e2elib's default) the same MX is
+    # asked, so the test above can tell the two apart
+    dns(zone({EVIL: "127.0.0.10"}))
+    r = smx("127.0.0.10", host=MXH)
+    m = start_mx(mx, cbv_forbidden_networks="none")
+    assert one_rcpt(m, "joe@evil.example").code == 250
+    r.wait_sessions(1)
+
+
+def test_site_networks_and_next_mx(mx, dns, smx):
+    # only the site's list (no builtin): 127.0.0.20 is forbidden, .21 is
+    # not; a domain with both MXes is verified by the one allowed
+    dns(mx_records("inside.example", "127.0.0.20", host="mx1.x.example") +
+        mx_records("inside.example", "127.0.0.21", pref=20,
+                   host="mx2.x.example") +
+        mx_records("only.example", "127.0.0.20", host="mx1.x.example")[:1])
+    inside = smx("127.0.0.20", host="mx1.x.example")
+    ok = smx("127.0.0.21", host="mx2.x.example")
+    m = start_mx(mx, cbv_forbidden_networks="192.0.2.0/24 127.0.0.20/32")
+    assert one_rcpt(m, "ann@inside.example").code == 250
+    ok.wait_sessions(1)
+    rep = one_rcpt(m, "bob@only.example")
+    assert rep.code == 450 and "resolves to forbidden network 127.0.0.20 " \
+        "(127.0.0.20/32, cbv_forbidden_networks)" in rep.text, rep
+    assert inside.sessions == []
+    assert len(ok.sessions) == 1
+
+
+def test_own_listen_address_is_never_probed(mx, dns, smx):
+    # a non-loopback address of ours (in run.sh's private namespace)
+    import subprocess
+    subprocess.run(["ip", "addr", "add", "192.0.2.25/32", "dev", "lo"],
+                   check=False, capture_output=True)
+    dns(zone({"self.example": "192.0.2.25"}))
+    r = smx("192.0.2.25", host="mx.self.example")
+    m = start_mx(mx, cbv_forbidden_networks=None,
+                 listen="127.0.0.1:{port} 192.0.2.25:{port}")
+    rep = one_rcpt(m, "me@self.example")
+    assert rep.code == 450 and "forbidden network 192.0.2.25 (our own " \
+        "address)" in rep.text, rep
+    assert r.sessions == []
+
+
