@@ -13,6 +13,7 @@
  *	cbv_set_trace - report every connect, command and reply as one line
  *		(the trace function must not call back into cbv_*)
  *	cbv_set_port - destination port, 25 unless a test says otherwise
+ *	cbv_in_flight - is a probe of this address queued or running?
  *	cbv_pending - probes queued or running plus connections still saying
  *		QUIT: 0 when a one-shot caller (strictmxctl cbv) may stop
  *	cbv_stage_name, cbv_outcome_name - names for logs and the stats table
@@ -51,6 +52,7 @@
 
 #include "cbv.h"
 #include "cbv_guard.h"
+#include "cbv_rate.h"
 #include "cbv_smtp.h"
 #include "conf.h"
 #include "log.h"
@@ -157,6 +159,8 @@ cbv_conf_take(const struct conf *c)
 	    c->cbv_connect_timeout : 1;
 	cbv.noop = c->cbv_noop;
 	cbv_guard_set(c);
+	cbv_rate_set(c->cbv_max_per_client_minute,
+	    c->cbv_max_per_domain_minute, c->client_ipv6_prefix);
 	s = c->hostname != NULL && *c->hostname != '\0' ? c->hostname :
 	    "localhost";
 	if (strlcpy_compat(cbv.helo, s, sizeof(cbv.helo)) >=
@@ -389,6 +393,14 @@ cbv_mx_order(struct cbv_probe *p, const struct resolver_mx *mx, size_t n)
 		p->nmx = cbv.max_mx;
 }
 
+/* cbv_in_flight - 1 when a probe of address is queued or running: a new
+ * check of it joins that probe and costs the remote nothing more. */
+int
+cbv_in_flight(const char *address)
+{
+	return cbv_find(address) != NULL;
+}
+
 /* cbv_probe_new - a probe for address, queued; it starts on the loop. */
 static struct cbv_probe *
 cbv_probe_new(const char *address, const struct resolver_mx *mx, size_t n)
@@ -515,5 +527,6 @@ cbv_shutdown(void)
 		}
 	cbv_smtp_shutdown();
 	cbv_guard_free();
+	cbv_rate_free();
 	cbv.base = NULL;
 }

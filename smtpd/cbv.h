@@ -98,5 +98,6 @@ struct cbv_reply {
 int	cbv_reply_parse(const char *, size_t, struct cbv_reply *);
 void	cbv_set_port(unsigned short);
 size_t	cbv_pending(void);
+int	cbv_in_flight(const char *);
 
 #endif

@@ -187,6 +187,8 @@ static const struct conf_row conf_table[] = {
 	NUM(cbv_cache_tempfail, CONF_T_DURATION, "5m", 0, 365 * DAY),
 	NUM(cbv_max_concurrent, CONF_T_UNSIGNED, "50", 1, 10000),
 	NUM(cbv_max_per_domain, CONF_T_UNSIGNED, "5", 1, 1000),
+	NUM(cbv_max_per_client_minute, CONF_T_UNSIGNED, "20", 1, 100000),
+	NUM(cbv_max_per_domain_minute, CONF_T_UNSIGNED, "60", 1, 100000),
 	LIST(cbv_forbidden_networks, CONF_T_CIDRS, "builtin", CONF_F_BUILTIN),
 	PATH(dmp_table, "none", CONF_F_NONE, NULL),
 	LIST(local_sender_networks, CONF_T_CIDRS, "none", CONF_F_NONE),

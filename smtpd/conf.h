@@ -83,6 +83,8 @@ struct conf {
 	unsigned	 cbv_cache_tempfail;
 	unsigned	 cbv_max_concurrent;
 	unsigned	 cbv_max_per_domain;
+	unsigned	 cbv_max_per_client_minute;	/* new probes */
+	unsigned	 cbv_max_per_domain_minute;
 	struct cidr_list cbv_forbidden_networks;	/* the site's own */
 	int		 cbv_forbidden_builtin;	/* "builtin" was listed */
 	char		*dmp_table;		/* NULL: none */

@@ -35,6 +35,7 @@
 #include "addr.h"
 #include "cbv.h"
 #include "cbv_cache.h"
+#include "cbv_rate.h"
 #include "cidr.h"
 #include "conf.h"
 #include "log.h"
@@ -56,6 +57,7 @@ struct sender_ctx {
 	char			 session_id[32];
 	double			 t0;		/* monotonic start */
 	int			 spf_pass;	/* SPF pass, MAIL FROM identity */
+	struct sockaddr_storage	 client;	/* unmapped; family 0: none */
 };
 
 /* One asynchronous check: DNS, then at most one probe. */
@@ -75,6 +77,8 @@ struct sender_check {
 };
 
 static struct sender_dmp sender_dmp_current;
+static const char *sender_client_text(const struct sockaddr *, char *,
+    size_t);
 static struct event *sender_purge_ev;
 
 /* sender_mono, sender_wall - durations, and row and cache times. */
@@ -415,6 +419,32 @@ sender_cbv_cb(const struct cbv_result *r, void *arg)
 	sender_probe_done(chk, r, 1);
 }
 
+/* sender_over_rate - would a new probe break cbv_max_per_client_minute or
+ * cbv_max_per_domain_minute? Then 1 and v is a 450 4.1.7, recorded (as
+ * decided_by "limit", a skip in the report), logged, and not cached: it
+ * says nothing of the address. A probe already in flight is joined for
+ * free and never asks (sender_mail_hosts). */
+static int
+sender_over_rate(const struct sender_ctx *x, struct sender_verdict *v)
+{
+	char why[160], pa[LOG_PRINTABLE_SIZE], ip[INET6_ADDRSTRLEN];
+
+	if (cbv_rate_take(x->client.ss_family != 0 ?
+	    (const struct sockaddr *)&x->client : NULL, x->addr.ace,
+	    sender_mono(), why, sizeof(why)))
+		return 0;
+	sender_verdict_refuse(x->conf, v, 450, "4.1.7", "limit", &x->addr,
+	    "too many verifications, try again later");
+	snprintf(v->reason, sizeof(v->reason), "%s", why);
+	sender_record(x, v, "", "", v->reply, 0);
+	log_info("session=%s client=%s sender=<%s> not verified: %s%s",
+	    x->session_id, sender_client_text(x->client.ss_family != 0 ?
+	    (const struct sockaddr *)&x->client : NULL, ip, sizeof(ip)),
+	    log_printable(pa, sizeof(pa), x->key, strlen(x->key)), why,
+	    v->enforced ? "" : " (sender_policy log: accepted)");
+	return 1;
+}
+
 /* sender_mail_hosts - DNS found mail hosts: probe them, or accept when
  * cbv is off (the DNS checks alone are the policy then). */
 static void
@@ -437,6 +467,10 @@ sender_mail_hosts(struct sender_check *chk)
 		sender_verdict_accept(&v, "spf-pass", "pass", "SPF pass "
 		    "(cbv_skip_on_spf_pass)");
 		sender_record(&chk->x, &v, STATS_DNS_OK, "", "", 0);
+		sender_finish(chk, &v);
+		return;
+	}
+	if (!cbv_in_flight(chk->x.key) && sender_over_rate(&chk->x, &v)) {
 		sender_finish(chk, &v);
 		return;
 	}
@@ -661,6 +695,8 @@ sender_check_start(const struct conf *conf, const struct mailaddr *sender,
 	}
 	sender_ctx_init(&x, conf, sender, session_id);
 	x.spf_pass = spf_pass;
+	if (client == NULL || cidr_sockaddr_unmap(client, &x.client) < 0)
+		memset(&x.client, 0, sizeof(x.client));
 	if (sender_decide_now(&x, client, out))
 		return NULL;
 

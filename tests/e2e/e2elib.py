@@ -402,8 +402,11 @@ class Strictmxd:
             "dmarc_policy": "off",
             "cbv": "no",
             # The scripted remote MXes live on 127.0.0.x, which the
-            # default guard forbids: test_cbv_guard.py sets these back to test them.
+            # default guard forbids, and tests probe many addresses from
+            # one client: test_cbv_guard.py sets these back to test them.
             "cbv_forbidden_networks": "none",
+            "cbv_max_per_client_minute": "100000",
+            "cbv_max_per_domain_minute": "100000",
         }
         if self.resolver:
             d["resolver"] = self.resolver

@@ -95,3 +95,62 @@ def test_own_listen_address_is_never_probed(mx, dns, smx):
     assert r.sessions == []
 
 
+# -- cbv_max_per_client_minute, cbv_max_per_domain_minute ---------------------
+
+def mail_loop(m, n, domain, src=OUTSIDE, first=0):
+    """One session: RSET/MAIL FROM:<uI@domain> n times (cbv_stage mail:
+    the MAIL reply is the verdict); the list of reply codes."""
+    c = open_session(m, src)
+    codes = []
+    for i in range(first, first + n):
+        rep = c.cmd("MAIL FROM:<u%d@%s>" % (i, domain), timeout=15)
+        codes.append((rep.code, rep.text))
+        c.cmd("RSET", 250)
+    finish(c)
+    return codes
+
+
+def test_one_session_cannot_probe_more_than_the_client_bound(mx, dns, smx):
+    dns(zone({"victim.example": "127.0.0.30", "other.example": "127.0.0.31"}))
+    r = smx("127.0.0.30", host="mx.victim.example")
+    m = start_mx(mx, cbv_stage="mail", max_errors="1000",
+                 cbv_max_per_client_minute=None,     # default 20
+                 cbv_max_per_domain_minute=None)     # default 60
+    codes = mail_loop(m, 50, "victim.example")
+    ok = [c for c in codes if c[0] == 250]
+    over = [c for c in codes if c[0] != 250]
+    assert len(ok) == 20 and codes[:20] == ok, codes
+    assert len(over) == 30
+    assert all(c == (450, rejected("450", "4.1.7", c[1].split("<")[1]
+                                   .split(">")[0],
+                                   "too many verifications, try again "
+                                   "later")) for c in over), over[:2]
+    assert len(r.sessions) <= 20
+    # another client is still served, at the same domain
+    assert mail_loop(m, 1, "victim.example", src="127.0.0.101",
+                     first=100)[0][0] == 250
+    assert len(r.sessions) == 21
+    m.wait_log("cbv_max_per_client_minute")
+    rs = final_rows(m, 51)
+    assert sum(1 for x in rs if x["decided_by"] == "limit") == 30
+    assert all(x["outcome"] == "tempfail" for x in rs
+               if x["decided_by"] == "limit")
+    limited = {x["address"] for x in rs if x["decided_by"] == "limit"}
+    assert not limited & {x["address"] for x in cache_rows(m)}
+
+
+def test_domain_bound_across_clients(mx, dns, smx):
+    dns(zone({"victim.example": "127.0.0.30", "else.example": "127.0.0.31"}))
+    r = smx("127.0.0.30", host="mx.victim.example")
+    e = smx("127.0.0.31", host="mx.else.example")
+    m = start_mx(mx, cbv_stage="mail", cbv_max_per_domain_minute="5")
+    a = mail_loop(m, 3, "victim.example", src="127.0.0.101")
+    b = mail_loop(m, 3, "victim.example", src="127.0.0.102", first=3)
+    assert [c[0] for c in a + b] == [250] * 5 + [450]
+    assert "too many verifications" in b[-1][1]
+    assert len(r.sessions) == 5
+    # another domain has its own bound
+    assert mail_loop(m, 1, "else.example", src="127.0.0.102")[0][0] == 250
+    assert len(e.sessions) == 1
+
+
