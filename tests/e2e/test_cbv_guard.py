@@ -154,3 +154,52 @@ def test_domain_bound_across_clients(mx, dns, smx):
     assert len(e.sessions) == 1
 
 
+# -- a hostile remote MX ------------------------------------------------------
+
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def timed_mail(m, sender):
+    c = open_session(m)
+    t0 = time.monotonic()
+    rep = c.cmd("MAIL FROM:<%s>" % sender, timeout=30)
+    took = time.monotonic() - t0
+    finish(c)
+    return rep, took
+
+
+def test_trickled_greeting_cannot_hold_a_probe(mx, dns, smx):
+    # one octet a second, for ever: the probe ends at cbv_timeout
+    dns(zone({EVIL: "127.0.0.40"}))
+    smx("127.0.0.40", {"greeting": ("split", ["2", "2", "0", " "] +
+                                    ["x"] * 60, 1.0)}, host=MXH)
+    m = start_mx(mx, cbv_stage="mail", cbv_timeout="3s")
+    rep, took = timed_mail(m, "slow@evil.example")
+    assert rep.code == 450 and "timeout waiting for greeting" in rep.text, \
+        rep
+    assert 2.5 <= took < 3 + 3, took
+
+
+def test_endless_reply_and_huge_line_do_not_grow_memory(mx, dns, smx):
+    big_line = b"220 " + b"x" * (10 << 20) + b"\r\n"
+    endless = b"220-more\r\n" * (2 << 20)          # 20 MiB of lines
+    dns(zone({EVIL: "127.0.0.41", "evil2.example": "127.0.0.42"}))
+    smx("127.0.0.41", {"greeting": ("raw", big_line, "")}, host=MXH)
+    smx("127.0.0.42", {"greeting": ("raw", endless, "")},
+        host="mx.evil2.example")
+    m = start_mx(mx, cbv_stage="mail", cbv_timeout="10s")
+    rep, _ = timed_mail(m, "warm@evil.example")     # warm up the heap
+    rss0 = vm_rss_kib(m.pid)
+    for i, (dom, what) in enumerate([(EVIL, "oversized reply"),
+                                     ("evil2.example", "oversized reply")]):
+        rep, took = timed_mail(m, "big%d@%s" % (i, dom))
+        assert rep.code == 450 and what in rep.text, rep
+        assert took < 10, took
+    grew = vm_rss_kib(m.pid) - rss0
+    assert grew < 4096, "VmRSS grew by %d KiB" % grew
+    wait_until(lambda: m.running(), 1)
