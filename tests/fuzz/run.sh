@@ -4,7 +4,8 @@
 #
 # usage: tests/fuzz/run.sh [-t SECONDS] [-j JOBS] [NAME...]
 #        tests/fuzz/run.sh -r NAME FILE...      replay inputs, no fuzzing
-#   NAME      addr data conf cbv_reply spf dkim dmarc (default: all seven)
+#   NAME      addr data conf cbv_reply spf dkim dmarc session
+#             (default: all eight)
 #   -t        seconds of fuzzing per harness (default $FUZZ_TIME or 20)
 #   -j        parallel fuzzing jobs per harness (default 1)
 #   CC        the compiler (default clang; it must know -fsanitize=fuzzer)
@@ -61,6 +62,21 @@ sources() {
 		$src/dkim_key.c $src/dkim_canon.c $src/xmalloc.c $src/log.c" ;;
 	dmarc) echo "$src/dmarc_record.c $src/dmarc_from.c $src/msghdr.c \
 		$src/idna.c $src/xmalloc.c $src/log.c" ;;
+	# the whole session: the daemon's modules from server.c down, with
+	# DNS, maildir, stats and the CBV client replaced by stand-ins
+	session) echo "$here/fuzz_session_stubs.c $src/server.c \
+		$src/session.c $src/command.c $src/transfer.c $src/data.c \
+		$src/addr.c $src/idna.c $src/authres.c $src/fcrdns.c \
+		$src/helo.c $src/sender.c $src/sender_dmp.c \
+		$src/sender_verdict.c $src/spf_policy.c $src/msgauth.c \
+		$src/cbv_cache.c $src/cbv_rate.c $src/notify.c $src/tls.c \
+		$src/spf.c \
+		$src/spf_mechanism.c $src/spf_record.c $src/spf_macro.c \
+		$src/msghdr.c $src/dkim.c $src/dkim_tag.c $src/dkim_canon.c \
+		$src/dkim_sig.c $src/dkim_key.c $src/dkim_hash.c $src/dmarc.c \
+		$src/dmarc_from.c $src/dmarc_record.c $src/dmarc_policy.c \
+		$src/table.c $src/conf.c $src/conf_value.c $src/cidr.c \
+		$src/log.c $src/xmalloc.c $src/resolver_addr.c" ;;
 	*) echo "run.sh: unknown harness $1" >&2; return 1 ;;
 	esac
 }
@@ -70,6 +86,8 @@ libs() {
 	addr|conf|dmarc) echo "-lidn2" ;;
 	cbv_reply) echo "-levent -ludns -lidn2" ;;
 	dkim) echo "-lcrypto" ;;
+	session) echo "-levent -levent_openssl -lssl -lcrypto -lsqlite3 \
+		-ludns -lidn2 -lpsl" ;;
 	*) echo "" ;;
 	esac
 }
@@ -81,6 +99,7 @@ maxlen() {
 	data) echo 8192 ;;
 	conf) echo 16384 ;;
 	cbv_reply) echo 12288 ;;
+	session) echo 16384 ;;
 	*) echo 4096 ;;
 	esac
 }
@@ -89,6 +108,7 @@ dict() {
 	case $1 in
 	conf) echo "-dict=$here/fuzz_conf.dict" ;;
 	dmarc) echo "-dict=$here/fuzz_dmarc.dict" ;;
+	session) echo "-dict=$here/fuzz_session.dict" ;;
 	*) echo "-dict=$here/fuzz_smtp.dict" ;;
 	esac
 }
@@ -106,7 +126,7 @@ if ! $CC --version >/dev/null 2>&1; then
 fi
 
 if [ $# -eq 0 ]; then
-	set -- addr data conf cbv_reply spf dkim dmarc
+	set -- addr data conf cbv_reply spf dkim dmarc session
 fi
 
 if [ $REPLAY = yes ]; then
