@@ -459,6 +459,18 @@ session_shutdown(struct session *s)
 		session_resume(s);
 }
 
+/* session_line_done - a whole command line is in: the next one has
+ * timeout_command from now, for the wait and for all its bytes together
+ * (Postfix's smtpd_per_record_deadline). Arming on every read instead let
+ * a client sending a byte every few seconds keep its session for ever.
+ * Armed before the dispatch, so that DATA (transfer_start), a park (the
+ * timer bounds the lookup) or a close (the linger) can replace it. */
+static void
+session_line_done(struct session *s)
+{
+	session_arm(s, s->rc->conf->timeout_command);
+}
+
 static void
 session_process(struct session *s)
 {
@@ -496,6 +508,7 @@ session_process(struct session *s)
 			break;
 		}
 		len = (size_t)eol.pos + eol_len;
+		session_line_done(s);
 		if (s->discard_line || len > SMTP_CMDLINE_MAX) {
 			evbuffer_drain(in, len);
 			if (!s->discard_line)
@@ -539,8 +552,8 @@ session_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (s->wait != SESSION_WAIT_NONE)
 		return;
-	if (s->state != SESSION_ST_DATA)
-		session_arm(s, conf->timeout_command);
+	/* No timer here: timeout_command is a deadline for a whole line
+	 * (session_line_done), so a byte now and then cannot hold us. */
 	session_process(s);
 }
 
