@@ -41,4 +41,7 @@ void	maildir_detach(struct maildir_msg *);
 void	maildir_abort(struct maildir_msg *);
 const char *maildir_msg_id(const struct maildir_msg *);
 
+/* maildir_clean.c: at start-up, tmp/ files older than 36 h; how many */
+size_t	maildir_clean_tmp(const char *);
+
 #endif

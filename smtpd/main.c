@@ -266,6 +266,8 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* What a crash left in tmp/ (maildir(5): older than 36 hours). */
+	(void)maildir_clean_tmp(srv.rc->conf->maildir_root);
 	if (maildir_worker_start(srv.base) == -1) {
 		log_crit("cannot start the delivery worker");
 		return 1;
