@@ -50,6 +50,12 @@
 #define SESSION_WRITE_HIGH	(64 * 1024)
 #define SESSION_WRITE_LOW	(16 * 1024)
 
+/* Under STARTTLS the filter encrypts our replies into the plain
+ * bufferevent below it, which would otherwise take them all: the filter
+ * stops once that holds this much (libevent honours the underlying write
+ * high watermark), and the bound above counts both (session_unsent). */
+#define SESSION_TLS_UNDER_HIGH	SESSION_WRITE_LOW
+
 /* The longest the greeting waits for the client's PTR name. */
 #define SESSION_PTR_WAIT	2
 
@@ -122,6 +128,8 @@ session_starttls(struct session *s)
 	}
 	s->bev = bev;
 	session_setup_bev(s);
+	bufferevent_setwatermark(bufferevent_get_underlying(bev), EV_WRITE, 0,
+	    SESSION_TLS_UNDER_HIGH);
 	bufferevent_enable(s->bev, EV_READ);
 	s->tls = 1;
 	s->rec.tls = 1;
@@ -459,6 +467,29 @@ session_shutdown(struct session *s)
 		session_resume(s);
 }
 
+/* session_tls_unsent - bytes the TLS filter has encrypted but the socket
+ * has not taken yet: the last reply is out only when these are gone too. */
+static size_t
+session_tls_unsent(struct session *s)
+{
+	struct bufferevent *u = s->tls ? bufferevent_get_underlying(s->bev) :
+	    NULL;
+
+	return u != NULL ? evbuffer_get_length(bufferevent_get_output(u)) : 0;
+}
+
+/* session_unsent - every reply byte not yet taken by the socket: our
+ * output, and under TLS what the filter has encrypted but the plain layer
+ * still holds. Throttled while this is above SESSION_WRITE_HIGH; as the
+ * plain layer holds at most SESSION_TLS_UNDER_HIGH, a throttled session's
+ * own output is above its low watermark, so its write callback comes. */
+static size_t
+session_unsent(struct session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) +
+	    session_tls_unsent(s);
+}
+
 /* session_line_done - a whole command line is in: the next one has
  * timeout_command from now, for the wait and for all its bytes together
  * (Postfix's smtpd_per_record_deadline). Arming on every read instead let
@@ -481,8 +512,7 @@ session_process(struct session *s)
 		struct evbuffer_ptr eol;
 		size_t eol_len, len;
 
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
-		    SESSION_WRITE_HIGH) {
+		if (session_unsent(s) > SESSION_WRITE_HIGH) {
 			s->throttled = 1;
 			bufferevent_disable(s->bev, EV_READ);
 			return;
@@ -555,17 +585,6 @@ session_read_cb(struct bufferevent *bev, void *arg)
 	/* No timer here: timeout_command is a deadline for a whole line
 	 * (session_line_done), so a byte now and then cannot hold us. */
 	session_process(s);
-}
-
-/* session_tls_unsent - bytes the TLS filter has encrypted but the socket
- * has not taken yet: the last reply is out only when these are gone too. */
-static size_t
-session_tls_unsent(struct session *s)
-{
-	struct bufferevent *u = s->tls ? bufferevent_get_underlying(s->bev) :
-	    NULL;
-
-	return u != NULL ? evbuffer_get_length(bufferevent_get_output(u)) : 0;
 }
 
 /* session_linger - after the last reply: free now, or look again soon

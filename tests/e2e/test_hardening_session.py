@@ -147,3 +147,111 @@ def test_data_trickle_bounded_by_timeout_data(mx):
     wait_until(lambda: sessions_freed(m), 15, what="the session freed")
     assert re.search(r"session=\S+ disconnect .* ended=timeout ", m.log()), \
         m.log_tail()
+
+
+# ---------------------------------------------------------------------------
+# output bound under TLS
+
+def small_quarantine():
+    """An environment for a daemon whose VmRSS is measured: under ASan,
+    freed memory waits in a quarantine (256 MiB by default) that VmRSS
+    counts although nothing holds it; TLS churns through allocations, so
+    keep it small (ignored by a build without ASan)."""
+    old = os.environ.get("ASAN_OPTIONS")
+    return {"ASAN_OPTIONS": (old + ":" if old else "") +
+            "quarantine_size_mb=1"}
+
+
+def test_tls_client_that_never_reads_is_bounded(mx, cert):
+    """As test_hostile's test_client_that_never_reads_is_bounded, but after
+    STARTTLS: thousands of pipelined RSETs (NOOP may not be pipelined,
+    RFC 2920 §3.1) from a client that never reads. The daemon must stop
+    reading once the replies back up - counting what the TLS filter and
+    the socket layer under it hold - and close the session at
+    timeout_command, its memory bounded."""
+    m = mx(tls_certificate=cert[0], tls_key=cert[1], timeout_command="5s",
+           env=small_quarantine())
+    c = to_state(m, "helo")
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.cmd("STARTTLS", 220, "2.0.0 Ready to start TLS")
+    s = client_ctx().wrap_socket(c.sock, server_hostname=H)
+    s.sendall(b"EHLO tls.example\r\n")
+    time.sleep(0.3)
+    rss0 = m.vm("VmRSS")
+    chunk = b"RSET\r\n" * 10000
+    sent = [0]
+    stop = threading.Event()
+
+    def writer():
+        try:
+            while sent[0] < 200 * 2 ** 20 and not stop.is_set():
+                s.sendall(chunk)
+                sent[0] += len(chunk)
+        except (OSError, ssl.SSLError):
+            pass
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    t0, last, mark = time.monotonic(), time.monotonic(), 0
+    peak = 0
+    while time.monotonic() - t0 < 20 and t.is_alive():
+        time.sleep(0.2)
+        peak = max(peak, m.vm("VmRSS") - rss0)
+        if sent[0] != mark:
+            mark, last = sent[0], time.monotonic()
+        elif time.monotonic() - last > 2:
+            break               # the daemon stopped reading: good
+    peak = max(peak, m.vm("VmRSS") - rss0)
+    stop.set()
+    assert peak < 32 * 1024, "VmRSS grew by %d KiB after %.1f MB of " \
+        "pipelined RSET over TLS that were never read" \
+        % (peak, sent[0] / 2.0 ** 20)
+    # throttled, then timed out and freed as in plain text
+    wait_until(lambda: re.search(r"refused client=127\.0\.0\.1 .*code=421 "
+                                 r"reply=\"421 %s" % re.escape(TIMEOUT_RE),
+                                 m.log()), 15, what="the 421 timeout")
+    wait_until(lambda: sessions_freed(m), 20, what="the session freed")
+    t.join(5)
+    rst_close(c.sock)
+    check_alive(m)
+
+
+def test_tls_parked_session_input_is_bounded(mx, dns, cert):
+    """A session parked on a DNS lookup (HELO against a never-answering
+    name) still reads, to notice a client that leaves, but no more than
+    64 KiB (RFC 2920 §3.1): under STARTTLS the plain layer below the TLS
+    filter must not take in everything the client sends meanwhile."""
+    dns(ZONE, timeout=[HANG])
+    m = mx(tls_certificate=cert[0], tls_key=cert[1], helo_policy="enforce",
+           helo_match="a", env=small_quarantine())
+    c = to_state(m, "helo", src="127.0.0.5", helo="good.client.example")
+    c.cmd("STARTTLS", 220, "2.0.0 Ready to start TLS")
+    s = client_ctx().wrap_socket(c.sock, server_hostname=H)
+    s.sendall(b"HELO x.%s\r\n" % HANG.encode())
+    time.sleep(0.3)
+    rss0 = m.vm("VmRSS")
+    sent = [0]
+
+    def writer():
+        try:
+            while sent[0] < 200 * 2 ** 20:
+                s.sendall(b"x" * 65536)
+                sent[0] += 65536
+        except (OSError, ssl.SSLError):
+            pass
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    t0, last, mark, peak = time.monotonic(), time.monotonic(), 0, 0
+    while time.monotonic() - t0 < 4 and t.is_alive():
+        time.sleep(0.2)
+        peak = max(peak, m.vm("VmRSS") - rss0)
+        if sent[0] != mark:
+            mark, last = sent[0], time.monotonic()
+        elif time.monotonic() - last > 1.5:
+            break
+    peak = max(peak, m.vm("VmRSS") - rss0)
+    rst_close(c.sock)
+    t.join(5)
+    assert peak < 32 * 1024, "VmRSS grew by %d KiB while a parked TLS " \
+        "session was sent %.1f MB" % (peak, sent[0] / 2.0 ** 20)
+    wait_until(lambda: sessions_freed(m), 15, what="the session freed")
+    check_alive(m, src="127.0.0.5", helo="good.client.example")
