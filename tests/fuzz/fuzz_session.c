@@ -21,7 +21,9 @@
  * bit 7 set, one line per step, each after the reply to the one before
  * (a client that waits, as RFC 5321 wants one to), else cut into 1..4
  * chunks (bits 0-1, cut points from the whole byte) written one a step
- * (pipelining, partial lines); the rest is what the client sends. After the last chunk the client half-closes;
+ * (pipelining, partial lines); bit 6 set, SIGTERM reaches the session
+ * (session_shutdown, as server_stop calls it) at driver step 4 + 3 x bits
+ * 0-4; the rest is what the client sends. After the last chunk the client half-closes;
  * when nothing is left to happen, virtual time passes: the session's
  * timer is fired (timeouts, greeting delay, linger) at most 3 times, and a
  * session still alive after that, or after FUZZ_STEPS steps, is freed
@@ -46,6 +48,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,7 +280,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_reader rd;
 	struct session *s;
 	size_t cut[5], nchunks, chunk = 0, off, i;
-	unsigned steps, fires = 0, seed;
+	unsigned steps, fires = 0, seed, sigterm_step;
 	int sv[2], shut = 0, early, lockstep;
 
 	if (size < 3)
@@ -289,6 +292,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.cbv_sync = (data[1] >> 6) & 1;
 	m.log = fuzz_log;
 	early = data[1] >> 7 || (data[2] >> 7);
+	sigterm_step = data[2] & 0x40 ? 4 + 3 * (data[2] & 0x1f) : UINT_MAX;
 	fuzz_stub_reset(fuzz_base, &m);
 
 	/* chunk k is data[cut[k] .. cut[k + 1]); lockstep: one line a step */
@@ -326,6 +330,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_read(sv[1], &rd);
 		if (srv.nsessions == 0)
 			break;
+		if (steps == sigterm_step)	/* what server_stop does */
+			session_shutdown(TAILQ_FIRST(&srv.sessions));
 		if (fuzz_stub_pending() > 0 && (early || chunk == nchunks)) {
 			fuzz_stub_deliver();
 			continue;
