@@ -171,12 +171,12 @@ for name in "$@"; do
 	    -max_total_time="$TIME" $par \
 	    -artifact_prefix="$OUT/$name/" "$corpus" \
 	    >"$OUT/$name/fuzz.log" 2>&1); then
-		grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' \
+		grep -a -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' \
 		    "$OUT/$name/fuzz.log" | tail -2 || true
 		echo "ok   fuzz_$name"
 	else
 		echo "FAIL fuzz_$name (log: $OUT/$name/fuzz.log)"
-		grep -E 'ERROR:|runtime error|SUMMARY|Assertion|#[0-9]+ 0x' \
+		grep -a -E 'ERROR:|runtime error|SUMMARY|Assertion|#[0-9]+ 0x' \
 		    "$OUT/$name/fuzz.log" | head -20 || true
 		for f in "$OUT/$name"/crash-* "$OUT/$name"/leak-* \
 		    "$OUT/$name"/timeout-* "$OUT/$name"/oom-*; do
