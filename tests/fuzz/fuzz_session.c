@@ -30,6 +30,8 @@
  * where it stands.
  *
  * Invariants checked:
+ *   - "250 2.0.0 Ok: queued as ID" names a message whose commit succeeded
+ *     (never before the commit point, never after a failed one);
  *   - until STARTTLS's 220, every octet the server sends is a reply line:
  *     at most 512 octets with its CRLF (RFC 5321 §4.5.3.1.5), a code
  *     2xx..5xx, then SP or "-", continuation lines with the same code;
@@ -223,6 +225,9 @@ fuzz_check_line(struct fuzz_reader *r)
 	if (r->len == 31 && memcmp(l, "220 2.0.0 Ready to start TLS\r\n",
 	    31) == 0)
 		r->tls = 1;
+	/* RFC 5321 §6.1: 250 only for a message the commit made durable */
+	if (r->len > 24 && memcmp(l, "250 2.0.0 Ok: queued as ", 24) == 0)
+		assert(fuzz_stub_committed(l + 24, r->len - 26));
 }
 
 static void

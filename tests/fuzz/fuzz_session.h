@@ -27,5 +27,6 @@ void	fuzz_stub_reset(struct event_base *, const struct fuzz_modes *);
 size_t	fuzz_stub_pending(void);
 void	fuzz_stub_deliver(void);
 size_t	fuzz_stub_open_msgs(void);
+int	fuzz_stub_committed(const char *, size_t);
 
 #endif

@@ -6,6 +6,7 @@
  *	fuzz_stub_deliver - make every pending operation's event active: its
  *	    callback runs on the loop, never from the submit call
  *	fuzz_stub_open_msgs - maildir messages neither aborted nor freed
+ *	fuzz_stub_committed - 1 when the message ID was committed successfully
  *	resolver_*, maildir_*, stats_*, cbv_*, startcheck_dns_start - the
  *	    contracts of resolver.h, maildir.h, stats.h and cbv.h, checked
  *	    with assert() where a caller could break them
@@ -460,16 +461,38 @@ maildir_set_folder(struct maildir_msg *m, const char *name)
 	return 0;
 }
 
+/* The ids of the last messages committed successfully, for the driver's
+ * check that no "250 ... queued as ID" names any other. */
+#define STUB_DONE_IDS	64
+static char stub_done_ids[STUB_DONE_IDS][32];
+static unsigned stub_done_next;
+
+int
+fuzz_stub_committed(const char *id, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < STUB_DONE_IDS; i++)
+		if (strlen(stub_done_ids[i]) == len &&
+		    memcmp(stub_done_ids[i], id, len) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 stub_commit_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct maildir_msg *m = arg;
+	int err = stub_modes.disk == FUZZ_DISK_COMMIT_FAILS ? ENOSPC : 0;
 
 	(void)fd, (void)what;
 	stub_op_del(&m->op);
+	if (err == 0) {
+		memcpy(stub_done_ids[stub_done_next++ % STUB_DONE_IDS], m->id,
+		    sizeof(m->id));
+	}
 	if (!m->detached)
-		m->cb(m->cbarg, stub_modes.disk == FUZZ_DISK_COMMIT_FAILS ?
-		    ENOSPC : 0);
+		m->cb(m->cbarg, err);
 	stub_msg_free(m);
 }
 
