@@ -97,7 +97,7 @@ def test_idle_wait_gets_the_whole_timeout_command(mx):
     client is closed about timeout_command after our last reply."""
     m = mx(timeout_command="4s")
     c = m.connect()
-    for _ in range(3):
+    for _ in range(2):
         time.sleep(2.5)
         c.cmd("EHLO idle.example", 250)
     t0 = time.monotonic()
@@ -113,7 +113,7 @@ def test_pipelined_lines_each_get_the_deadline(mx):
     m = mx(timeout_command="4s")
     c = to_state(m, "helo")
     t0 = time.monotonic()
-    while time.monotonic() - t0 < 6:
+    while time.monotonic() - t0 < 5:
         c.send(b"RSET\r\nRSET\r\n")
         c.expect(250)
         c.expect(250)
@@ -169,7 +169,7 @@ def test_tls_client_that_never_reads_is_bounded(mx, cert):
     reading once the replies back up - counting what the TLS filter and
     the socket layer under it hold - and close the session at
     timeout_command, its memory bounded."""
-    m = mx(tls_certificate=cert[0], tls_key=cert[1], timeout_command="5s",
+    m = mx(tls_certificate=cert[0], tls_key=cert[1], timeout_command="3s",
            env=small_quarantine())
     c = to_state(m, "helo")
     c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -255,3 +255,213 @@ def test_tls_parked_session_input_is_bounded(mx, dns, cert):
         "session was sent %.1f MB" % (peak, sent[0] / 2.0 ** 20)
     wait_until(lambda: sessions_freed(m), 15, what="the session freed")
     check_alive(m, src="127.0.0.5", helo="good.client.example")
+
+
+# ---------------------------------------------------------------------------
+# descriptors after abrupt closes
+
+def fd_count(m):
+    return len(os.listdir("/proc/%d/fd" % m.pid))
+
+
+def lower_nofile(m):
+    _soft, hard = resource.prlimit(m.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(m.pid, resource.RLIMIT_NOFILE, (1024, hard))
+    with open("/proc/%d/limits" % m.pid) as f:
+        assert any(ln.startswith("Max open files") and ln.split()[3] ==
+                   "1024" for ln in f)
+
+
+def back_to(m, base, what):
+    """Poll until the session count balances and the fd count is back at
+    base (stable for a moment); fail naming what leaked."""
+    wait_until(lambda: sessions_freed(m), 30, what="sessions freed (%s)"
+               % what)
+    try:
+        wait_until(lambda: fd_count(m) <= base, 20,
+                   what="fd count back at %d" % base)
+    except AssertionError:
+        fds = {}
+        for n in os.listdir("/proc/%d/fd" % m.pid):
+            try:
+                fds[n] = os.readlink("/proc/%d/fd/%s" % (m.pid, n))
+            except OSError:
+                pass
+        raise AssertionError("after %s: %d descriptors, baseline %d: %s"
+                             % (what, len(fds), base, sorted(fds.values())))
+
+
+def abrupt(sock, k):
+    """Close one of three ways: RST, FIN after shutdown, plain close."""
+    if k % 3 == 0:
+        rst_close(sock)
+    elif k % 3 == 1:
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        sock.close()
+    else:
+        sock.close()
+
+
+N = 20
+
+
+def test_fds_back_after_abrupt_close_in_greet_delay(mx):
+    m = mx(greet_delay="3s", max_clients_per_ip=1000)
+    lower_nofile(m)
+    check_alive(m, timeout=15)
+    base = fd_count(m)
+    for rnd in range(2):
+        socks = []
+        for i in range(N):
+            s = socket.create_connection(("127.0.0.1", m.port), timeout=5)
+            socks.append(s)
+        if rnd:
+            for s in socks:
+                s.sendall(b"EHLO early.example\r\n")
+        time.sleep(0.3)
+        for k, s in enumerate(socks):
+            abrupt(s, k)
+        back_to(m, base, "closes during greet_delay (round %d)" % rnd)
+    check_alive(m, timeout=15)
+    back_to(m, base, "check_alive")
+
+
+def half_client_hello():
+    """The first half of a real ClientHello."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx().wrap_bio(inc, out, server_hostname=H)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = out.read()
+    assert len(hello) > 100, hello
+    return hello[:len(hello) // 2]
+
+
+def test_fds_back_after_abrupt_closes_in_every_state(mx, dns, remote_mx,
+                                                     cert):
+    """Mid-DNS (HELO against a never-answering name), mid-CBV (remote MX
+    hangs at RCPT), mid-DATA, mid-TLS handshake, and after STARTTLS's 220
+    with nothing sent: every client closes abruptly; the descriptor count
+    must come back to its baseline each time."""
+    dns(ZONE + mx_records("hangrcpt.example", "127.0.0.10"),
+        timeout=[HANG])
+    remote = remote_mx("127.0.0.10", {"rcpt": "hang"})
+    conf = dict(helo_policy="enforce", helo_match="a",
+                sender_policy="enforce", cbv="yes", cbv_timeout="4s",
+                cbv_max_per_domain=100, cbv_max_concurrent=100,
+                max_clients_per_ip=1000, tls_certificate=cert[0],
+                tls_key=cert[1], timeout_command="20s")
+    m = mx(start=False, **conf)
+    r = m.check()
+    if r.returncode != 0 and "cbv_forbidden_networks" not in m.conf_text:
+        # the CBV guard of issue 12: the scripted MX is on 127.0.0.10
+        m.configure(cbv_forbidden_networks="none")
+        if m.check().returncode != 0:
+            m.configure(cbv_forbidden_networks=None)
+    assert m.check().returncode == 0, m.check().stderr
+    m.start()
+    lower_nofile(m)
+    src, helo = "127.0.0.5", "good.client.example"
+    check_alive(m, timeout=15, src=src, helo=helo, sender="")
+    base = fd_count(m)
+    hello = half_client_hello()
+
+    def session():
+        c = m.connect(src=src)
+        return c
+
+    def mid_dns(k):
+        c = session()
+        c.send("HELO x%d.%s\r\n" % (k, HANG))
+        return c
+
+    def mid_cbv(k):
+        c = session()
+        c.cmd("EHLO " + helo, 250)
+        c.send("MAIL FROM:<u%d@hangrcpt.example>\r\n"
+               "RCPT TO:<alice@test.example>\r\n" % k)
+        return c
+
+    def mid_data(k):
+        c = session()
+        c.cmd("EHLO " + helo, 250)
+        c.cmd("MAIL FROM:<>", 250)
+        c.cmd("RCPT TO:<alice@test.example>", 250)
+        c.cmd("DATA", 354)
+        c.send(b"Subject: cut %d\r\n\r\n" % k + b"body line\r\n" * 50)
+        return c
+
+    def mid_handshake(k):
+        c = session()
+        c.cmd("EHLO " + helo, 250)
+        c.cmd("STARTTLS", 220)
+        c.sock.sendall(hello)
+        return c
+
+    def after_220(k):
+        c = session()
+        c.cmd("EHLO " + helo, 250)
+        c.cmd("STARTTLS", 220)
+        return c
+
+    def after_handshake(k):
+        c = session()
+        c.cmd("EHLO " + helo, 250)
+        c.cmd("STARTTLS", 220)
+        c.sock = client_ctx().wrap_socket(c.sock, server_hostname=H)
+        c.sock.sendall(b"EHLO %s\r\nMAIL FROM:<>\r\n" % helo.encode())
+        return c
+
+    cases = [("mid-DNS", mid_dns), ("mid-CBV", mid_cbv),
+             ("mid-DATA", mid_data), ("mid-TLS-handshake", mid_handshake),
+             ("after STARTTLS 220", after_220),
+             ("inside TLS", after_handshake)]
+    for name, make in cases:
+        clients = [make(k) for k in range(N)]
+        time.sleep(0.3)
+        for k, c in enumerate(clients):
+            abrupt(c.sock, k)
+        back_to(m, base, name)
+    remote.wait_closed(10)
+    check_alive(m, timeout=15, src=src, helo=helo, sender="")
+    back_to(m, base, "check_alive")
+    assert m.maildir("alice").count() == 0
+
+
+def test_fds_back_after_running_out_of_descriptors(mx, dns):
+    """More clients than RLIMIT_NOFILE 1024 allows, each parked on a DNS
+    lookup that never answers: accept() fails with EMFILE (the daemon
+    pauses its listeners), then every client closes abruptly; the count
+    comes back to the baseline and the daemon serves again."""
+    dns(ZONE, timeout=[HANG])
+    m = mx(helo_policy="enforce", helo_match="a", max_clients=5000,
+           max_clients_per_ip=5000)
+    lower_nofile(m)
+    src, helo = "127.0.0.5", "good.client.example"
+    check_alive(m, timeout=15, src=src, helo=helo, sender="")
+    base = fd_count(m)
+    socks = []
+    t0 = time.monotonic()
+    while len(socks) < 1100 and time.monotonic() - t0 < 30:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((src, 0))
+        s.settimeout(2)
+        try:
+            s.connect(("127.0.0.1", m.port))
+            s.sendall(b"HELO x.%s\r\n" % HANG.encode())
+        except OSError:
+            pass
+        socks.append(s)
+    wait_until(lambda: "accept: Too many open files" in m.log(), 10,
+               what="accept() failing with EMFILE (%d descriptors)"
+               % fd_count(m))
+    for k, s in enumerate(socks):
+        abrupt(s, k)
+    back_to(m, base, "1100 clients parked on DNS at the descriptor limit")
+    check_alive(m, timeout=15, src=src, helo=helo, sender="")
+    back_to(m, base, "check_alive")
