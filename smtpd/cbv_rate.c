@@ -7,7 +7,8 @@
  *		change of bounds forgets every count
  *	cbv_rate_take - may a new probe for this client and domain start at
  *		time now (monotonic seconds)? 1: yes, and it is counted in
- *		both; 0: no, why says which bound, nothing is counted
+ *		both; 0: no, why says which bound, nothing is counted (before
+ *		cbv_rate_set: always 1)
  *	cbv_rate_free - forget everything
  *
  * Each key keeps the start times of its last `bound` probes in a ring, so
@@ -151,6 +152,10 @@ cbv_rate_take(const struct sockaddr *client, const char *domain, double now,
 	struct sockaddr_storage cl;
 	struct cbv_rate_key *kc = NULL, *kd;
 
+	/* Bounds not set yet (cbv_rate_set runs at start-up): no bound, and
+	 * no slot index computed modulo zero. */
+	if (rate.client.bound == 0 || rate.domain.bound == 0)
+		return 1;
 	if (client != NULL && cidr_sockaddr_unmap(client, &cl) == 0) {
 		kc = cbv_rate_find(&rate.client, &cl, NULL, now);
 		if (kc == NULL) {
