@@ -118,14 +118,9 @@ dkim_init(struct event_base *base)
 static void
 set(struct dkim_sig *s, enum dkim_result r, const char *reason)
 {
-	size_t i;
-
 	s->result = r;
 	/* reasons are our own texts, made printable anyway */
-	for (i = 0; reason[i] != '\0' && i + 1 < sizeof(s->reason); i++)
-		s->reason[i] = reason[i] >= ' ' && reason[i] < 0x7f ?
-		    reason[i] : '?';
-	s->reason[i] = '\0';
+	ascii_copy(s->reason, sizeof(s->reason), reason);
 }
 
 static void defer_cb(evutil_socket_t, short, void *);

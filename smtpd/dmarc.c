@@ -190,19 +190,6 @@ dmarc_org_domain(const char *d, char *out, size_t size)
 }
 
 
-/* dmarc_safe - s made printable ASCII, cut to fit. */
-static const char *
-dmarc_safe(char *buf, size_t size, const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0' && i + 1 < size; i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	if (size > 0)
-		buf[i] = '\0';
-	return buf;
-}
-
 static void
 dmarc_free(struct dmarc_check *c)
 {
@@ -245,7 +232,7 @@ dmarc_finish(struct dmarc_check *c, enum dmarc_result r, const char *fmt,
 		va_start(ap, fmt);
 		vsnprintf(raw, sizeof(raw), fmt, ap);
 		va_end(ap);
-		dmarc_safe(c->out.problem, sizeof(c->out.problem), raw);
+		ascii_copy(c->out.problem, sizeof(c->out.problem), raw);
 	}
 	evtimer_add(c->ev_defer, &tv);
 }

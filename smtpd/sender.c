@@ -81,25 +81,6 @@ static const char *sender_client_text(const struct sockaddr *, char *,
     size_t);
 static struct event *sender_purge_ev;
 
-/* sender_mono, sender_wall - durations, and row and cache times. */
-static double
-sender_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-sender_wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* sender_check_config - `strictmxd -n` and the reload check: read
  * dmp_table, print each error as FILE:LINE: msg to errs; 0 or -1. */
 int
@@ -120,7 +101,7 @@ static void
 sender_purge_cb(evutil_socket_t fd __unused, short what __unused,
     void *arg __unused)
 {
-	cbv_cache_purge_later(sender_wall());
+	cbv_cache_purge_later(clock_wall());
 }
 
 /* sender_init - load dmp_table (errors logged; -1) and arm the timer that
@@ -142,7 +123,7 @@ sender_init(struct event_base *base, const struct conf *conf)
 			return -1;
 		}
 	}
-	cbv_cache_purge_later(sender_wall());
+	cbv_cache_purge_later(clock_wall());
 	return 0;
 }
 
@@ -237,7 +218,7 @@ sender_ctx_init(struct sender_ctx *x, const struct conf *conf,
 		snprintf(x->key, sizeof(x->key), "%s", a->text);
 	snprintf(x->session_id, sizeof(x->session_id), "%s",
 	    session_id != NULL ? session_id : "");
-	x->t0 = sender_mono();
+	x->t0 = clock_mono();
 }
 
 /* sender_record - the decision as one row of the cbv table. */
@@ -249,7 +230,7 @@ sender_record(const struct sender_ctx *x, const struct sender_verdict *v,
 	char pa[LOG_PRINTABLE_SIZE];
 
 	memset(&row, 0, sizeof(row));
-	row.time = sender_wall();
+	row.time = clock_wall();
 	snprintf(row.session_id, sizeof(row.session_id), "%s", x->session_id);
 	snprintf(row.address, sizeof(row.address), "%s", x->key);
 	snprintf(row.domain, sizeof(row.domain), "%s", x->addr.ace);
@@ -258,7 +239,7 @@ sender_record(const struct sender_ctx *x, const struct sender_verdict *v,
 	snprintf(row.stage, sizeof(row.stage), "%s", stage);
 	snprintf(row.mx_host, sizeof(row.mx_host), "%s", mx_host);
 	snprintf(row.reply, sizeof(row.reply), "%s", reply);
-	row.duration = sender_mono() - x->t0;
+	row.duration = clock_mono() - x->t0;
 	if (row.duration < 0)
 		row.duration = 0;
 	row.rfc3821 = rfc3821 != 0;
@@ -288,7 +269,7 @@ sender_cache_put(const struct sender_ctx *x, const struct sender_verdict *v,
 	snprintf(e.reply, sizeof(e.reply), "%s", reply);
 	snprintf(e.mx_host, sizeof(e.mx_host), "%s", mx_host);
 	e.rfc3821 = rfc3821 != 0;
-	e.created = sender_wall();
+	e.created = clock_wall();
 	e.expires = e.created + ttl;
 	cbv_cache_store(&e);
 }
@@ -431,7 +412,7 @@ sender_over_rate(const struct sender_ctx *x, struct sender_verdict *v)
 
 	if (cbv_rate_take(x->client.ss_family != 0 ?
 	    (const struct sockaddr *)&x->client : NULL, x->addr.ace,
-	    sender_mono(), why, sizeof(why)))
+	    clock_mono(), why, sizeof(why)))
 		return 0;
 	sender_verdict_refuse(x->conf, v, 450, "4.1.7", "limit", &x->addr,
 	    "too many verifications, try again later");
@@ -654,7 +635,7 @@ sender_decide_now(const struct sender_ctx *x, const struct sockaddr *client,
 		sender_record(x, v, STATS_DNS_NOMX, "", v->reply, 0);
 		return 1;
 	}
-	if (cbv_cache_lookup(x->key, sender_wall(), &ce) == 1 &&
+	if (cbv_cache_lookup(x->key, clock_wall(), &ce) == 1 &&
 	    sender_from_cache(x, &ce, v)) {
 		sender_record(x, v, ce.stage, ce.mx_host, ce.reply,
 		    ce.rfc3821);

@@ -53,19 +53,6 @@ static const char *const sender_verdict_dns_texts[SENDER_DNS_LAST] = {
 	    "cannot resolve domain (DNS temporary failure)",
 };
 
-/* sender_verdict_clean - remote text made safe for our reply line:
- * anything but printable ASCII becomes '?' (cbv.c sanitised it already;
- * this is cheap insurance against CR/LF in a reply). */
-static void
-sender_verdict_clean(char *dst, size_t len, const char *src)
-{
-	size_t i;
-
-	for (i = 0; src[i] != '\0' && i + 1 < len; i++)
-		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
-	dst[i] = '\0';
-}
-
 /* sender_verdict_accept - an accepting verdict (no reply of ours). */
 void
 sender_verdict_accept(struct sender_verdict *v, const char *by,
@@ -101,7 +88,7 @@ sender_verdict_refuse(const struct conf *conf, struct sender_verdict *v,
 	 * text): an internationalized address is quoted with its domain's
 	 * A-labels and any other octet of its local part as '?'. */
 	if (a->utf8) {
-		sender_verdict_clean(local, sizeof(local), a->local);
+		ascii_copy(local, sizeof(local), a->local);
 		snprintf(addr, sizeof(addr), "%s@%s", local, a->ace);
 	} else
 		strlcpy_compat(addr, a->text, sizeof(addr));
@@ -238,9 +225,9 @@ sender_verdict_probe(const struct conf *conf, const struct mailaddr *a,
 	char text[SMTP_REPLYLINE_MAX * 2];
 	const char *stage = cbv_stage_name(r->stage);
 
-	sender_verdict_clean(mx, sizeof(mx),
+	ascii_copy(mx, sizeof(mx),
 	    r->mx_host[0] != '\0' ? r->mx_host : "MX");
-	sender_verdict_clean(reply, sizeof(reply), r->reply);
+	ascii_copy(reply, sizeof(reply), r->reply);
 	switch (r->outcome) {
 	case CBV_PASS:
 		snprintf(text, sizeof(text), "verified by %s", mx);

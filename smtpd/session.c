@@ -87,15 +87,6 @@ session_arm(struct session *s, unsigned seconds)
 	evtimer_add(s->timer, &tv);
 }
 
-static double
-session_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void
 session_setup_bev(struct session *s)
 {
@@ -190,7 +181,7 @@ session_new(struct server *srv, int fd, const struct sockaddr *sa,
 	strlcpy_compat(s->rec.id, s->id, sizeof(s->rec.id));
 	strlcpy_compat(s->rec.client_ip, s->peer_ip, sizeof(s->rec.client_ip));
 	strlcpy_compat(s->rec.helo_verdict, "none", sizeof(s->rec.helo_verdict));
-	s->rec.start = session_now();
+	s->rec.start = clock_wall();
 	log_info("session=%s connect client=%s", s->id, s->peer_ip);
 
 	/* The greeting waits for the PTR name (as Postfix smtpd does) so that
@@ -297,7 +288,7 @@ session_free(struct session *s)
 
 	if (s->rec.ended[0] == '\0')
 		strlcpy_compat(s->rec.ended, "disconnect", sizeof(s->rec.ended));
-	s->rec.end = session_now();
+	s->rec.end = clock_wall();
 	strlcpy_compat(s->rec.ptr, s->ptr, sizeof(s->rec.ptr));
 	strlcpy_compat(s->rec.helo, s->helo, sizeof(s->rec.helo));
 	stats_add_session(&s->rec);
@@ -439,7 +430,7 @@ session_close(struct session *s, const char *why)
 	if (s->hangup)
 		return;
 	s->hangup = 1;
-	s->linger_until = session_now() + SESSION_LINGER;
+	s->linger_until = clock_wall() + SESSION_LINGER;
 	if (s->rec.ended[0] == '\0')
 		strlcpy_compat(s->rec.ended, why, sizeof(s->rec.ended));
 	bufferevent_disable(s->bev, EV_READ);
@@ -594,7 +585,7 @@ session_linger(struct session *s)
 {
 	struct timeval tv = { 0, 50 * 1000 };
 
-	if (session_tls_unsent(s) == 0 || session_now() > s->linger_until) {
+	if (session_tls_unsent(s) == 0 || clock_wall() > s->linger_until) {
 		session_free(s);
 		return;
 	}

@@ -69,19 +69,6 @@ spf_init(struct event_base *base)
 }
 
 
-/* spf_safe - s made printable ASCII (others become '?'), cut to fit. */
-const char *
-spf_safe(char *buf, size_t size, const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0' && i + 1 < size; i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	if (size > 0)
-		buf[i] = '\0';
-	return buf;
-}
-
 /* spf_fqdn_ok - §4.3: a <domain> worth a lookup: a multi-label name,
  * labels of 1..63 octets, no domain literal, at most 253 octets (a
  * trailing dot aside). */
@@ -214,7 +201,7 @@ spf_finish(struct spf_check *c, enum spf_result r, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(raw, sizeof(raw), fmt, ap);
 		va_end(ap);
-		spf_safe(c->out.problem, sizeof(c->out.problem), raw);
+		ascii_copy(c->out.problem, sizeof(c->out.problem), raw);
 	}
 	if (r != SPF_FAIL)
 		c->out.explanation[0] = '\0';
@@ -232,7 +219,7 @@ spf_dns_problem(char *buf, size_t size, const struct spf_slot *s,
 
 	snprintf(buf, size, "%s DNS answer for %s %s",
 	    s->truncated ? "truncated" : "no", type,
-	    spf_safe(safe, sizeof(safe), name));
+	    ascii_copy(safe, sizeof(safe), name));
 	return buf;
 }
 
@@ -340,7 +327,7 @@ spf_check_start(const struct spf_args *a, unsigned overall_timeout,
 	/* §4.3: a malformed <domain> or one label only: "none". */
 	if (!spf_fqdn_ok(a->domain)) {
 		spf_finish(c, SPF_NONE, "not a usable domain: %s",
-		    spf_safe(safe, sizeof(safe), a->domain));
+		    ascii_copy(safe, sizeof(safe), a->domain));
 		return c;
 	}
 	evtimer_add(c->ev_defer, &tv);
@@ -373,7 +360,7 @@ spf_txt_cb(const struct resolver_result *res, void *arg)
 	s->q = NULL;
 	c->pending--;
 	s->truncated = res->truncated;
-	spf_safe(safe, sizeof(safe), f->domain);
+	ascii_copy(safe, sizeof(safe), f->domain);
 	if (res->status == RESOLVER_TEMPFAIL) {
 		spf_finish(c, SPF_TEMPERROR, "%s",
 		    spf_dns_problem(buf, sizeof(buf), s, "TXT", f->domain));
@@ -455,7 +442,7 @@ spf_matched(struct spf_check *c, const struct spf_term *t)
 
 		memcpy(raw, f->text + t->text_off, n);
 		raw[n] = '\0';
-		spf_safe(c->out.mechanism, sizeof(c->out.mechanism), raw);
+		ascii_copy(c->out.mechanism, sizeof(c->out.mechanism), raw);
 	}
 	spf_frame_done(c, t->qual);
 }
@@ -507,7 +494,7 @@ spf_redirect(struct spf_check *c)
 	if (spf_macro_domain(f->text + f->rec.redirect_off,
 	    f->rec.redirect_len, &v, name) != 0) {
 		spf_finish(c, SPF_PERMERROR, "redirect=%s: not a usable domain",
-		    spf_safe(safe, sizeof(safe), name));
+		    ascii_copy(safe, sizeof(safe), name));
 		return;
 	}
 	spf_push(c, name, 1);
@@ -566,6 +553,6 @@ spf_exp_text(struct spf_check *c)
 	spf_vars(c, f, &v);
 	if (spf_macro_exp(c->exp_txt, c->exp_len, &v, text,
 	    sizeof(text)) == 0)
-		spf_safe(c->out.explanation, sizeof(c->out.explanation), text);
+		ascii_copy(c->out.explanation, sizeof(c->out.explanation), text);
 	spf_finish(c, SPF_FAIL, NULL);
 }

@@ -89,7 +89,6 @@ void	spf_exp_start(struct spf_check *);
 void	spf_exp_text(struct spf_check *);
 void	spf_vars(const struct spf_check *, const struct spf_frame *,
 	    struct spf_macro_vars *);
-const char *spf_safe(char *, size_t, const char *);
 int	spf_submit(struct spf_check *, size_t, int, const char *,
 	    resolver_fn *);
 const char *spf_dns_problem(char *, size_t, const struct spf_slot *,

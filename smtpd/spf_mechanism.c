@@ -353,7 +353,7 @@ spf_term_dns(struct spf_check *c, struct spf_frame *f)
 			/* §5.2: check_host() of a malformed name is none,
 			 * which include turns into permerror */
 			spf_finish(c, SPF_PERMERROR, "include:%s: not a usable "
-			    "domain", spf_safe(safe, sizeof(safe), name));
+			    "domain", ascii_copy(safe, sizeof(safe), name));
 			return -1;
 		}
 		if (r > 0)

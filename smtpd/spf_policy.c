@@ -19,20 +19,6 @@
 #include "spf.h"
 #include "spf_policy.h"
 
-/* spf_policy_clean - text made safe for a reply line: anything but
- * printable ASCII becomes '?'. The evaluator has sanitised its texts
- * already; a CR or LF in a reply would be an injection, so check again. */
-static const char *
-spf_policy_clean(char *dst, size_t len, const char *src)
-{
-	size_t i;
-
-	for (i = 0; src[i] != '\0' && i + 1 < len; i++)
-		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
-	dst[i] = '\0';
-	return dst;
-}
-
 /*
  * spf_policy_wanted - whether SPF is evaluated for this sender and client:
  * not with spf_policy off, not for exempt_clients (they skip every sender
@@ -69,9 +55,9 @@ spf_policy_decide(const struct conf *conf, const struct spf_outcome *o,
 	char problem[sizeof(o->problem)], ip[64];
 
 	memset(v, 0, sizeof(*v));
-	spf_policy_clean(dom, sizeof(dom), o->domain);
-	spf_policy_clean(ip, sizeof(ip), client);
-	spf_policy_clean(problem, sizeof(problem), o->problem[0] != '\0' ?
+	ascii_copy(dom, sizeof(dom), o->domain);
+	ascii_copy(ip, sizeof(ip), client);
+	ascii_copy(problem, sizeof(problem), o->problem[0] != '\0' ?
 	    o->problem : "DNS failure");
 	switch (o->result) {
 	case SPF_FAIL:
@@ -80,7 +66,7 @@ spf_policy_decide(const struct conf *conf, const struct spf_outcome *o,
 		v->code = 550;
 		if (o->explanation[0] != '\0')
 			snprintf(v->reply, sizeof(v->reply), "550 5.7.23 %s",
-			    spf_policy_clean(text, sizeof(text),
+			    ascii_copy(text, sizeof(text),
 			    o->explanation));
 		else
 			snprintf(v->reply, sizeof(v->reply), "550 5.7.23 SPF "

@@ -66,6 +66,22 @@ clock_wall(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* ascii_copy - src made fit for a reply line or a header: any octet but
+ * printable ASCII (CR and LF above all) becomes '?'; cut to fit, always
+ * terminated. Returns dst. */
+static inline const char *
+ascii_copy(char *dst, size_t size, const char *src)
+{
+	size_t i;
+
+	if (size == 0)
+		return dst;
+	for (i = 0; src[i] != '\0' && i + 1 < size; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+	dst[i] = '\0';
+	return dst;
+}
+
 /* glibc's <sys/queue.h> lacks the _SAFE iterators of the BSDs. */
 #include <sys/queue.h>
 #ifndef TAILQ_FOREACH_SAFE
