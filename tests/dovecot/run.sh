@@ -63,6 +63,11 @@ trap cleanup EXIT INT TERM
 # The dovecot users must reach the config and passwd file; the mail user
 # (nobody) its home. Nothing here is secret: a throwaway password.
 chmod 755 "$tmp"
+# nobody runs the delivery program: a copy here, since the build tree may
+# sit below a directory only root can enter (a mktemp -d checkout)
+cp "$deliver" "$tmp/maildir_deliver" && chmod 755 "$tmp/maildir_deliver" ||
+	exit 1
+deliver=$tmp/maildir_deliver
 uid=$(id -u nobody)
 gid=$(id -g nobody)
 mkdir -p "$tmp/home" "$tmp/run" "$tmp/state"
