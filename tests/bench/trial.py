@@ -57,13 +57,17 @@ POLL_COUNT = 0.02	# seconds between maildir counts
 POLL_MEM = 0.2		# seconds between memory samples
 LOG_SETTLE = 2.0	# seconds a log may lag behind the last delivery
 
-SERVERS = ("strictmx", "smx-all", "smx-spf", "postfix")
+SERVERS = ("strictmx", "postfix", "smx-pol", "smx-base", "smx-all",
+           "smx-spf")
 # the one line strictmxd logs per message when DKIM or DMARC is on
 AUTH_LINE = re.compile(r" session=(\S+) client=\S+ dkim=(\S+) dmarc=(\S+) "
                        r"from_domain=(\S*) policy=(\S+) disposition=(\S+) "
                        r"action=(\S+)")
 ALL_TARGET = 0.75	# issue 9: every policy on within 25 % of policies-off
 SPF_TARGET = 0.80	# issue 8: SPF on within 20 % of policies-off
+CEIL_TARGET = 0.80	# issue 10: 80 % of the ceiling of as many writers
+CPU_TARGET = 0.50	# issue 10: at most half of today's CPU per message
+POL_TARGET = 0.70	# issue 10: HELO and sender policies on, warm cache
 # the line strictmxd logs for each SPF evaluation
 SPF_LINE = re.compile(r" session=(\S+) .*\bspf=([a-z]+) identity=([a-z]+) "
                       r"domain=(\S+)")
@@ -317,6 +321,219 @@ def message(argv):
     return 0
 
 
+def plain(argv):
+    """The unsigned message of the disk matrix (see the top of this file):
+    lines of 72 bytes plus LF, each numbered, so that a file cut short or
+    with a line lost or doubled does not end with the same bytes."""
+    size, out = int(opt(argv, "--size")), opt(argv, "--out")
+    head = ("From: Bench Sender <sender@%s>\n"
+            "To: user@bench.example\n"
+            "Subject: strictmx benchmark, %d bytes of body\n"
+            "Date: Sun, 06 Dec 2026 12:00:00 +0000\n"
+            "Message-ID: <bench.%d@%s>\n"
+            "MIME-Version: 1.0\n"
+            "Content-Type: text/plain; charset=us-ascii\n"
+            "\n" % (opt(argv, "--domain"), size, size,
+                    opt(argv, "--domain")))
+    body, n, i = [], 0, 0
+    while n < size:
+        line = ("%06d %s" % (i, "The quick brown fox jumps over the lazy "
+                             "dog, again and again." * 2))[:72] + "\n"
+        body.append(line)
+        n += len(line)
+        i += 1
+    with open(out, "w") as f:
+        f.write(head + "".join(body))
+    print("%d bytes, %d of body in %d lines" % (len(head) + n, n, i))
+    return 0
+
+
+def body_tail(path):
+    """The bytes every delivered copy of the message file at path must end
+    with: its body as stored in a maildir (LF line ends, as the file),
+    followed by the empty line smtp-source -F sends before the dot."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return data.split(b"\n\n", 1)[1] + b"\n"
+
+
+def bodies_seen(maildirs, tail):
+    """(files, files that end with tail) in the new/ directories below
+    maildirs: one seek and one read of len(tail) bytes per file."""
+    files = good = 0
+    for d in glob.glob(os.path.join(maildirs, "*", "new")):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            files += 1
+            try:
+                with open(os.path.join(d, n), "rb") as f:
+                    f.seek(0, os.SEEK_END)
+                    if f.tell() < len(tail):
+                        continue
+                    f.seek(-len(tail), os.SEEK_END)
+                    if f.read() == tail:
+                        good += 1
+            except OSError:
+                continue
+    return files, good
+
+
+CBV_SETTLE = 4.0	# seconds the stats database may lag (flushed each 1 s)
+
+
+def cbv_seen(db, since):
+    """(sender verdicts "pass" decided by the CBV cache, any other
+    verdicts) in the cbv table of strictmxd's stats database since the wall
+    clock time since; (-1, -1) when the database cannot be read now."""
+    import sqlite3
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=2)
+        try:
+            got = con.execute("SELECT decided_by = 'cache' AND "
+                              "outcome = 'pass', count(*) FROM cbv "
+                              "WHERE time >= ? GROUP BY 1",
+                              (since,)).fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return -1, -1
+    got = dict(got)
+    return got.get(1, 0), got.get(0, 0)
+
+
+def read_count(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def responder(argv):
+    """The sender domain's MX for smx-pol's call-back probes: 220, then 250
+    to every command but QUIT (221) and DATA (554: a probe never sends
+    one); counts the connections in --count FILE (rewritten whole at each
+    connection). Runs until killed."""
+    import asyncio
+    host, port = opt(argv, "--listen").rsplit(":", 1)
+    count_file = opt(argv, "--count")
+    state = {"n": 0}
+
+    def bump():
+        state["n"] += 1
+        tmp = count_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % state["n"])
+        os.rename(tmp, count_file)
+
+    async def serve(reader, writer):
+        bump()
+        try:
+            writer.write(b"220 mx.sender.example ESMTP bench responder\r\n")
+            for _ in range(100):	# a probe sends 5 commands
+                line = await asyncio.wait_for(reader.readline(), 30)
+                if not line:
+                    break
+                verb = line[:4].upper()
+                if verb == b"QUIT":
+                    writer.write(b"221 2.0.0 bye\r\n")
+                    break
+                if verb == b"DATA":
+                    writer.write(b"554 5.5.1 no data here\r\n")
+                else:
+                    writer.write(b"250 2.0.0 ok\r\n")
+                await writer.drain()
+            await writer.drain()
+        except (asyncio.TimeoutError, OSError, ValueError):
+            pass
+        writer.close()
+
+    async def main_loop():
+        server = await asyncio.start_server(serve, host, int(port))
+        async with server:
+            await server.serve_forever()
+    bump_file = count_file
+    with open(bump_file, "w") as f:
+        f.write("0\n")
+    asyncio.run(main_loop())
+    return 0
+
+
+def ceiling(argv):
+    """The durable-delivery ceiling of the filesystem of DIR: WRITERS
+    forked processes, each looping on what a maildir delivery must do at
+    least (open tmp/NAME O_CREAT|O_EXCL, write 4096 bytes, fsync, close,
+    rename into new/, fsync new/), for SECONDS, all in the same DIR/tmp
+    and DIR/new. Prints, and with --out appends, the operations per
+    second completed in the window."""
+    d = argv[0]
+    writers = int(opt(argv, "--writers"))
+    seconds = float(opt(argv, "--seconds"))
+    out, rep = opt(argv, "--out", ""), opt(argv, "--rep", "0")
+    tmp, new = os.path.join(d, "tmp"), os.path.join(d, "new")
+    os.makedirs(tmp, exist_ok=True)
+    os.makedirs(new, exist_ok=True)
+    data = b"x" * 4095 + b"\n"
+    t_start = time.monotonic() + 0.3 + 0.02 * writers	# all forked by then
+    t_end = t_start + seconds
+    rfd, wfd = os.pipe()
+    pids = []
+    for _ in range(writers):
+        pid = os.fork()
+        if pid == 0:
+            os.close(rfd)
+            n = 0
+            try:
+                me = os.getpid()
+                dfd = os.open(new, os.O_RDONLY | os.O_DIRECTORY)
+                time.sleep(max(0.0, t_start - time.monotonic()))
+                while True:
+                    name = "%d.%d.ceiling" % (me, n)
+                    src = os.path.join(tmp, name)
+                    fd = os.open(src, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                                 0o600)
+                    os.write(fd, data)
+                    os.fsync(fd)
+                    os.close(fd)
+                    os.rename(src, os.path.join(new, name))
+                    os.fsync(dfd)
+                    if time.monotonic() > t_end:
+                        break	# this one ended after the window
+                    n += 1
+                os.write(wfd, b"%d\n" % n)
+            except OSError:
+                os.write(wfd, b"-1\n")
+            os._exit(0)
+        pids.append(pid)
+    os.close(wfd)
+    late = time.monotonic() > t_start
+    with os.fdopen(rfd) as f:
+        counts = [int(x) for x in f.read().split()]
+    for pid in pids:
+        os.waitpid(pid, 0)
+    ok = len(counts) == writers and min(counts) >= 0 and not late
+    total = sum(c for c in counts if c > 0)
+    for sub in (new, tmp):
+        for name in os.listdir(sub):
+            os.unlink(os.path.join(sub, name))
+    rate = total / seconds if ok else 0.0
+    line = ("server=ceiling-%d load=ceiling rep=%s msgs=%d files=%d/%d ok=%d "
+            "smtp_s=%.3f total_s=%.3f msg_per_s=%.1f rss_kb=0 pss_kb=0 "
+            "uss_kb=0 hwm_kb=0 procs=%d cpu_s=0 cpu_ms_per_msg=0 "
+            "loadavg=%.2f retrans=0 listendrops=0 writers=%d min=%d max=%d"
+            % (writers, rep, total, total, total, int(ok), seconds, seconds,
+               rate, writers, os.getloadavg()[0], writers,
+               min(counts) if counts else -1, max(counts) if counts else -1))
+    if out:
+        with open(out, "a") as f:
+            f.write(line + "\n")
+    print(line, flush=True)
+    return 0 if ok else 1
+
+
 def opt(argv, name, default=None):
     if name in argv:
         return argv[argv.index(name) + 1]
@@ -342,6 +559,11 @@ def run(argv):
     auth_domain = opt(opts, "--auth-domain", "client.example")
     authserv_id = opt(opts, "--authserv-id", "mx.bench.example")
     auth_offset = file_size(auth_log) if auth_log else 0
+    body_file = opt(opts, "--body", "")
+    cbv_db = opt(opts, "--cbv-db", "")
+    probe_count = opt(opts, "--probe-count", "")
+    probes0 = read_count(probe_count) if probe_count else 0
+    wall0 = time.time()
 
     peak_rss = peak_pss = peak_uss = peak_n = 0
     log = open(out + ".smtp-source.log", "ab")
@@ -417,6 +639,21 @@ def run(argv):
         else:
             auth_ok = auth_pass == 0 and auth_other == 0
         ok = ok and auth_ok
+    body_good = body_files = -1
+    if body_file:
+        body_files, body_good = bodies_seen(maildirs, body_tail(body_file))
+        ok = ok and body_files == expect and body_good == expect
+    cbv_cache = cbv_other = probes = -1
+    if cbv_db:
+        # the rows are flushed to the database once a second
+        settle = time.monotonic() + CBV_SETTLE
+        while True:
+            cbv_cache, cbv_other = cbv_seen(cbv_db, wall0)
+            if cbv_cache >= msgs or time.monotonic() >= settle:
+                break
+            time.sleep(0.2)
+        probes = read_count(probe_count) - probes0 if probe_count else 0
+        ok = ok and cbv_cache == msgs and cbv_other == 0 and probes == 0
     total = end - t0
     smtp = (smtp_end or end) - t0
     line = ("server=%s load=%s rep=%s msgs=%d files=%d/%d ok=%d "
@@ -425,7 +662,8 @@ def run(argv):
             "hwm_kb=%d procs=%d cpu_s=%.2f cpu_ms_per_msg=%.3f loadavg=%.2f "
             "retrans=%d listendrops=%d smtp_source_rc=%s spf_expect=%s "
             "spf_pass=%d spf_other=%d spf_lookups=%d auth_expect=%s "
-            "auth_pass=%d auth_other=%d authres_good=%d/%d"
+            "auth_pass=%d auth_other=%d authres_good=%d/%d "
+            "body_good=%d/%d cbv_cache=%d cbv_other=%d probes=%d"
             % (server, load, rep, msgs, files, expect, int(ok), smtp, total,
                msgs / total if ok else 0.0, peak_rss, peak_pss, peak_uss,
                vm_hwm(root), peak_n, cpu, 1000 * cpu / msgs, load0,
@@ -433,7 +671,8 @@ def run(argv):
                proc.returncode, spf_expect if spf_log else "-",
                spf_pass, spf_other, spf_lookups,
                auth_expect if auth_log else "-", auth_pass, auth_other,
-               ar_good, ar_files))
+               ar_good, ar_files, body_good, body_files, cbv_cache,
+               cbv_other, probes))
     with open(out, "a") as f:
         f.write(line + "\n")
     print(line, flush=True)
@@ -471,6 +710,20 @@ def auth_col(r):
     return "%s/%s" % (r["auth_pass"], r["auth_other"])
 
 
+def body_col(r):
+    """Delivered files that end with the body sent/files, or -."""
+    if r.get("body_good", "-1/-1").startswith("-1"):
+        return "-"
+    return r["body_good"]
+
+
+def cbv_col(r):
+    """smx-pol: cache passes/other verdicts/probes, or -."""
+    if r.get("cbv_cache", "-1") == "-1":
+        return "-"
+    return "%s/%s/%s" % (r["cbv_cache"], r["cbv_other"], r["probes"])
+
+
 def medians(rows, load, server):
     """The figures of one server under one load over its good trials:
     medians of the rates and CPU, peaks of the memory; None if none."""
@@ -488,16 +741,18 @@ def medians(rows, load, server):
             len(rs))
 
 
-def paired(rows, load, a, b):
+def paired(rows, a, b):
     """The median over the repetitions where both a and b succeeded of
-    a's msg/s / b's: each pair ran within seconds of each other, so a
-    change in the host's load between repetitions cancels out."""
+    a's msg/s / b's, a and b each a (load, server): each pair ran within
+    seconds or minutes of each other, so a change in the host's load
+    between repetitions cancels out."""
     rate = {}
     for r in rows:
-        if r["load"] == load and r["ok"] == "1" and r["server"] in (a, b):
-            rate[(r["server"], r["rep"])] = float(r["msg_per_s"])
-    q = [rate[(a, rep)] / rate[(b, rep)] for (s, rep) in rate
-         if s == b and (a, rep) in rate and rate[(b, rep)]]
+        if r["ok"] == "1" and (r["load"], r["server"]) in (a, b):
+            rate[((r["load"], r["server"]), r["rep"])] = \
+                float(r["msg_per_s"])
+    q = [rate[(a, rep)] / rate[(b, rep)] for (x, rep) in list(rate)
+         if x == b and (a, rep) in rate and rate[(b, rep)]]
     return statistics.median(q) if q else None
 
 
@@ -510,7 +765,7 @@ def cost_lines(rows, loads, got_by_load, a, what, target, flag):
         got = got_by_load[load]
         if a in got and "strictmx" in got and got["strictmx"][0]:
             cost.append((load, got[a][0] / got["strictmx"][0],
-                         paired(rows, load, a, "strictmx")))
+                         paired(rows, (load, a), (load, "strictmx"))))
     if not cost:
         return
     print()
@@ -528,32 +783,56 @@ def cost_lines(rows, loads, got_by_load, a, what, target, flag):
               c[1] >= target for c in cost) else "NOT met"))
 
 
+def sessions_of(load):
+    """N of a matrix load sN-..., else None."""
+    m = re.match(r"s([0-9]+)-", load)
+    return int(m.group(1)) if m else None
+
+
+# the ratio lines of a load: (a, b, what the ratio is of); a and b are
+# servers, "ceiling" is the ceiling of as many writers as sessions
+RATIOS = (("strictmx", "ceiling", "msg/s only"),
+          ("strictmx", "postfix", ""),
+          ("smx-pol", "strictmx", ""),
+          ("strictmx", "smx-base", ""),
+          ("smx-all", "strictmx", ""),
+          ("smx-spf", "strictmx", ""))
+TARGET_LOAD1 = "s1-1k-1r"
+TARGET_LOAD20 = "s20-1k-1r"
+
+
 def summary(argv):
     rows = parse(argv[0])
     loads = []
     for r in rows:
-        if r["load"] not in loads:
+        if r["load"] not in loads and r["load"] != "ceiling":
             loads.append(r["load"])
-    fmt = ("%-8s %-5s %3s %5s %7s %7s %7s %7s %7s %6s %6s %5s %5s %4s "
-           "%9s %9s %2s")
+    fmt = ("%-10s %-11s %3s %5s %7s %7s %7s %6s %6s %6s %6s %4s %4s %4s "
+           "%9s %9s %11s %11s %2s")
     print(fmt % ("server", "load", "rep", "msgs", "smtp_s", "total_s",
-                 "msg/s", "cpu_ms", "mem_kB", "pss_kB", "uss_kB", "procs",
-                 "retr", "ldav", "spf", "dkim+dmarc", "ok"))
+                 "msg/s", "cpu_ms", "mem_kB", "pss_kB", "uss_kB", "proc",
+                 "retr", "ldav", "spf", "dkim+dmarc", "body", "cbv", "ok"))
     for r in rows:
         print(fmt % (r["server"], r["load"], r["rep"], r["msgs"],
                      r["smtp_s"], r["total_s"], r["msg_per_s"],
                      r["cpu_ms_per_msg"], mem_of(r), r["pss_kb"],
                      r["uss_kb"], r["procs"], r["retrans"],
                      "%.1f" % float(r["loadavg"]), spf_col(r), auth_col(r),
-                     r["ok"]))
+                     body_col(r), cbv_col(r), r["ok"]))
     print()
     print("medians over the good trials (memory: the peak); ratio a/b = "
-          "a's figure / b's")
-    fmt = "%-5s %-16s %9s %10s %10s %8s %8s %8s %6s"
+          "a's figure / b's; paired = median of a/b within a repetition")
+    fmt = "%-11s %-18s %9s %10s %10s %8s %8s %8s %6s %7s"
     print(fmt % ("load", "server", "msg/s", "smtp msg/s", "cpu ms/msg",
-                 "mem_kB", "pss_kB", "uss_kB", "trials"))
+                 "mem_kB", "pss_kB", "uss_kB", "trials", "paired"))
     all_ok = all(r["ok"] == "1" for r in rows)
     got_by_load = {}
+    ceil = {}
+    for r in rows:
+        if r["load"] == "ceiling":
+            ceil.setdefault(r["server"], medians(rows, "ceiling",
+                                                 r["server"]))
+    figures = {}	# (load, a, b) -> (ratio of medians, paired) of msg/s
     for load in loads:
         got = got_by_load[load] = {}
         for server in SERVERS:
@@ -562,14 +841,27 @@ def summary(argv):
                 continue
             got[server] = g
             print(fmt % (load, server, "%.1f" % g[0], "%.1f" % g[1],
-                         "%.3f" % g[2], g[3], g[4], g[5], g[6]))
-        for a, b in (("strictmx", "postfix"), ("smx-all", "strictmx"),
-                     ("smx-spf", "strictmx")):
-            if a in got and b in got:
-                print(fmt % ((load, a + "/" + b) +
-                             tuple("%.3f" % (x / y) if y else "-"
-                                   for x, y in zip(got[a][:6],
-                                                   got[b][:6])) + ("",)))
+                         "%.3f" % g[2], g[3], g[4], g[5], g[6], ""))
+        n = sessions_of(load)
+        cname = "ceiling-%d" % n if n else None
+        if cname and ceil.get(cname):
+            got["ceiling"] = ceil[cname]
+            print(fmt % (load, cname, "%.1f" % ceil[cname][0], "-", "-",
+                         "-", "-", "-", ceil[cname][6], ""))
+        for a, b, _ in RATIOS:
+            if a not in got or b not in got:
+                continue
+            bkey = ("ceiling", cname) if b == "ceiling" else (load, b)
+            pr = paired(rows, (load, a), bkey)
+            name = a + "/" + (cname if b == "ceiling" else b)
+            ratio = [("%.3f" % (x / y)) if y else "-"
+                     for x, y in zip(got[a][:6], got[b][:6])]
+            if b == "ceiling":
+                ratio = ratio[:1] + ["-"] * 5
+            figures[(load, a, b)] = (got[a][0] / got[b][0]
+                                     if got[b][0] else None, pr)
+            print(fmt % tuple([load, name] + ratio +
+                              ["", "%.3f" % pr if pr else "-"]))
     looks = sorted({int(r.get("spf_lookups", -1)) for r in rows
                     if r["server"] in ("smx-all", "smx-spf") and
                     r["ok"] == "1" and r.get("spf_expect") == "pass"})
@@ -578,14 +870,69 @@ def summary(argv):
         print("SPF DNS-querying terms per evaluation (lookups= in the "
               "logs, RFC 7208 4.6.4; the most in one trial): %s"
               % ", ".join(map(str, looks)))
-    cost_lines(rows, loads, got_by_load, "smx-all", "SPF+DKIM+DMARC",
+    auth_loads = [ld for ld in loads if ld.startswith("auth-")]
+    cost_lines(rows, auth_loads, got_by_load, "smx-all", "SPF+DKIM+DMARC",
                ALL_TARGET, "auth_expect")
-    cost_lines(rows, loads, got_by_load, "smx-spf", "SPF", SPF_TARGET,
+    cost_lines(rows, auth_loads, got_by_load, "smx-spf", "SPF", SPF_TARGET,
                "spf_expect")
     if not all_ok:
-        print("\nWARNING: some trials failed (ok=0: files missing, "
-              "smtp-source failed or a log or header check did not hold); "
-              "they are left out of the medians")
+        print("\nWARNING: some trials failed (ok=0: files missing or not "
+              "ending with the body sent, smtp-source failed, or a log, "
+              "header or CBV check did not hold); they are left out of the "
+              "medians")
+    targets(figures, got_by_load, argv[1:])
+    return 0
+
+
+def targets(figures, got_by_load, argv):
+    """The targets block of issue 10: each figure, its target, met or NOT
+    met. A throughput target is met only when both the ratio of the
+    medians and the paired ratio reach it."""
+    baseline = "--baseline" in argv
+
+    def both(label, key, target):
+        f = figures.get(key)
+        if f is None or f[0] is None:
+            print("%s: not measured in this run (target >= %.2f): NOT met"
+                  % (label, target))
+            return
+        rm, pr = f
+        met = rm >= target and pr is not None and pr >= target
+        print("%s: %.3f (paired %s), target >= %.2f: %s"
+              % (label, rm, "%.3f" % pr if pr is not None else "-", target,
+                 "met" if met else "NOT met"))
+    print()
+    print("targets (issue 10)")
+    both("(a) 1 session 1 KiB 1 rcpt, strictmx/ceiling-1 msg/s",
+         (TARGET_LOAD1, "strictmx", "ceiling"), CEIL_TARGET)
+    both("(b) 20 sessions 1 KiB 1 rcpt, strictmx/ceiling-20 msg/s",
+         (TARGET_LOAD20, "strictmx", "ceiling"), CEIL_TARGET)
+    got = got_by_load.get(TARGET_LOAD20, {})
+    label = "(c) 20 sessions 1 KiB 1 rcpt, cpu ms/msg strictmx/smx-base"
+    if not baseline:
+        print("%s: no baseline given (STRICTMXD_BASELINE), target <= %.2f"
+              % (label, CPU_TARGET))
+    elif "strictmx" in got and "smx-base" in got and got["smx-base"][2]:
+        c = got["strictmx"][2] / got["smx-base"][2]
+        print("%s: %.3f (%.3f / %.3f ms), target <= %.2f: %s"
+              % (label, c, got["strictmx"][2], got["smx-base"][2],
+                 CPU_TARGET, "met" if c <= CPU_TARGET else "NOT met"))
+    else:
+        print("%s: not measured in this run (target <= %.2f): NOT met"
+              % (label, CPU_TARGET))
+    both("(d) 20 sessions 1 KiB 1 rcpt, smx-pol/strictmx msg/s",
+         (TARGET_LOAD20, "smx-pol", "strictmx"), POL_TARGET)
+
+
+def cbvstat(argv):
+    """Every sender verdict in the cbv table of a stats database, counted
+    by who decided it and the outcome."""
+    import sqlite3
+    con = sqlite3.connect("file:%s?mode=ro" % argv[0], uri=True, timeout=5)
+    got = con.execute("SELECT decided_by, outcome, count(*) FROM cbv "
+                      "GROUP BY 1, 2").fetchall()
+    con.close()
+    print(", ".join("%s %s %d" % g for g in got) or "none")
     return 0
 
 
@@ -611,10 +958,18 @@ def main():
         return run(sys.argv[2:])
     if len(sys.argv) == 3 and sys.argv[1] == "fsync":
         return fsync_probe(sys.argv[2:])
-    if len(sys.argv) == 3 and sys.argv[1] == "summary":
+    if len(sys.argv) >= 3 and sys.argv[1] == "summary":
         return summary(sys.argv[2:])
+    if len(sys.argv) == 3 and sys.argv[1] == "cbvstat":
+        return cbvstat(sys.argv[2:])
     if len(sys.argv) >= 2 and sys.argv[1] == "message":
         return message(sys.argv[2:])
+    if len(sys.argv) >= 2 and sys.argv[1] == "plain":
+        return plain(sys.argv[2:])
+    if len(sys.argv) >= 3 and sys.argv[1] == "ceiling":
+        return ceiling(sys.argv[2:])
+    if len(sys.argv) >= 2 and sys.argv[1] == "responder":
+        return responder(sys.argv[2:])
     sys.exit("usage: trial.py run OPTIONS -- smtp-source ... | "
              "trial.py fsync DIR | trial.py summary FILE | "
              "trial.py message OPTIONS")
