@@ -3,7 +3,7 @@
  *
  *	maildir_worker_start - start the workers; completions wake the loop
  *	maildir_worker_stop - finish queued jobs, join, run the last callbacks
- *	maildir_open - create missing maildirs, open a unique file in tmp/
+ *	maildir_open - create missing maildirs, name the message
  *	maildir_write - append message text (buffered); 0, or -1 with errno
  *	maildir_commit - hand the message to the worker; a callback tells the end
  *	maildir_detach - the owner goes away: no callback; delivery still ends
@@ -15,6 +15,9 @@
  * at a Maildir++ folder. Both hook into maildir_deliver on the worker.
  * Every directory is held by a descriptor opened O_NOFOLLOW (maildir_dir.c):
  * a symlink planted at a maildir, its tmp/ or new/ is refused (ELOOP).
+ * The file itself is an unnamed O_TMPFILE where the system allows, else
+ * tmp/NAME (maildir_tmp.c); the fsyncs of a new/ that several deliveries
+ * linked into at once are shared (maildir_sync.c).
  *
  * The protocol is the maildir one (maildir(5), qmail's maildir.c): a file
  * appears in new/ only complete and fsynced, under a name no other delivery
@@ -79,7 +82,8 @@ static struct {
 
 static unsigned long maildir_seq;	/* Q<seq>: unique within this pid */
 
-/* maildir_free - release a message and everything it holds */
+/* maildir_free - release a message and everything it holds (an unnamed
+ * file that was never linked vanishes with its descriptor) */
 
 static void
 maildir_free(struct maildir_msg *m)
@@ -111,7 +115,6 @@ maildir_free(struct maildir_msg *m)
 	free(m->dirs);
 	free(m->made);
 	free(m->syncdirs);
-	free(m->tmppath);
 	free(m->buf);
 	free(m->pre);
 	free(m);
@@ -142,48 +145,35 @@ maildir_host(char *dst, size_t size, const char *host)
 	return 0;
 }
 
-/* maildir_create - pick a unique name and create the file in dirs[0]/tmp */
+/* maildir_name - the message's unique name: the queue id and NAME. No
+ * file yet: the worker creates it at commit (maildir_tmp.c), so that the
+ * inode allocation, the costliest call of a delivery, stays off the loop;
+ * only a message larger than the write buffer makes it here first. */
 
 static int
-maildir_create(struct maildir_msg *m, const char *hostname)
+maildir_name(struct maildir_msg *m, const char *hostname)
 {
-	char host[NAME_MAX + 1], path[PATH_MAX];
+	char host[NAME_MAX + 1];
 	struct timeval tv;
 	unsigned long seq;
-	int e, tries, n;
+	int e, n;
 
 	if ((e = maildir_host(host, sizeof(host), hostname)) != 0)
 		return e;
-	for (tries = 0; tries < 10; tries++) {
-		gettimeofday(&tv, NULL);
-		seq = __atomic_fetch_add(&maildir_seq, 1, __ATOMIC_RELAXED);
-		n = snprintf(m->id, sizeof(m->id), "%lld.M%ldP%ldQ%lu",
-		    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
-		    seq);
-		if (n < 0 || (size_t)n >= sizeof(m->id))
-			return ENAMETOOLONG;
-		/* Leave room for ",S=<size>": the final name is NAME_MAX. */
-		n = snprintf(m->name, sizeof(m->name), "%s.%s", m->id, host);
-		if (n < 0 || (size_t)n + MAILDIR_SIZE_MAX > NAME_MAX)
-			return ENAMETOOLONG;
-		if ((e = maildir_path(path, "%s/tmp/%s", m->dirs[0],
-		    m->name)) != 0)
-			return e;
-		/* Read-write: a late prepend copies from it (maildir_rewrite).
-		 * Beneath the checked tmp/ descriptor: no symlink followed. */
-		m->fd = openat(m->tmpfd, m->name, O_CREAT | O_EXCL | O_RDWR |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (m->fd != -1) {
-			m->tmppath = xstrdup(path);
-			memcpy(m->tmpname, m->name, sizeof(m->tmpname));
-			return 0;
-		}
-		/* EEXIST: a stale file from a recycled pid; take the next
-		 * sequence number (qmail sleeps and retries instead). */
-		if (errno != EEXIST)
-			return errno;
-	}
-	return EEXIST;
+	/* Unique within this pid by the sequence number, across pids and
+	 * restarts by the pid and the time (maildir(5)); linkat() refuses
+	 * to replace a name in new/ all the same (EEXIST, 451). */
+	gettimeofday(&tv, NULL);
+	seq = __atomic_fetch_add(&maildir_seq, 1, __ATOMIC_RELAXED);
+	n = snprintf(m->id, sizeof(m->id), "%lld.M%ldP%ldQ%lu",
+	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(), seq);
+	if (n < 0 || (size_t)n >= sizeof(m->id))
+		return ENAMETOOLONG;
+	/* Leave room for ",S=<size>" and ",P": the final name is NAME_MAX. */
+	n = snprintf(m->name, sizeof(m->name), "%s.%s", m->id, host);
+	if (n < 0 || (size_t)n + MAILDIR_SIZE_MAX > NAME_MAX)
+		return ENAMETOOLONG;
+	return 0;
 }
 
 /* maildir_open - create missing maildirs and open a new message in tmp/ */
@@ -230,8 +220,15 @@ maildir_open(const char *const *maildirs, size_t n, const char *hostname,
 	}
 	where = m->dirs[0];
 	if ((e = maildir_subdir(m, m->dfd[0], m->dirs[0], "tmp",
-	    &m->tmpfd)) != 0 || (e = maildir_create(m, hostname)) != 0)
+	    &m->tmpfd)) != 0 || (e = maildir_name(m, hostname)) != 0)
 		goto fail;
+	/* The file comes later; a tmp/ we may not write in (a mode, a
+	 * ReadWritePaths= that misses it: EROFS) still fails here, before
+	 * the client sends the message. */
+	if (faccessat(m->tmpfd, ".", W_OK | X_OK, AT_EACCESS) == -1) {
+		e = errno;
+		goto fail;
+	}
 	m->buf = xmalloc(MAILDIR_BUFSIZE);
 	m->bufsize = MAILDIR_BUFSIZE;
 	free(ids);
@@ -292,7 +289,12 @@ maildir_write(struct maildir_msg *m, const char *p, size_t len)
 		p += n;
 		len -= n;
 		if (m->buflen == m->bufsize) {
-			m->werr = maildir_write_all(m->fd, m->buf, m->buflen);
+			if (m->fd == -1)
+				m->werr = maildir_tmp_open(m, "", &m->fd,
+				    m->tmpname);
+			if (m->werr == 0)
+				m->werr = maildir_write_all(m->fd, m->buf,
+				    m->buflen);
 			m->buflen = 0;
 			m->flushed = 1;
 		}
@@ -304,42 +306,26 @@ maildir_write(struct maildir_msg *m, const char *p, size_t len)
 	return 0;
 }
 
-/* maildir_copy - EXDEV: copy the tmp file into tmp/ beside new/ (the base
- * at, dirs[i] or its folder), fsync, rename to m->final in new/ (the
- * rename must not cross file systems); all beneath checked descriptors */
+/* maildir_copy - EXDEV: copy the message (size octets of m->fd) into
+ * tmp/ beside new/ (the base at, dirs[i] or its folder), fsync, rename to
+ * m->final in new/ (the rename must not cross file systems); all beneath
+ * checked descriptors */
 
 static int
-maildir_copy(struct maildir_msg *m, size_t i, int at)
+maildir_copy(struct maildir_msg *m, size_t i, int at, off_t size)
 {
-	char *buf;
-	ssize_t n;
-	int in, out, tfd, e;
+	int out, tfd, e;
 
 	if ((e = maildir_subdir(m, at, m->dirs[i], "tmp", &tfd)) != 0)
 		return e;
-	if ((in = openat(m->tmpfd, m->tmpname, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
-		e = errno;
-		close(tfd);
-		return e;
-	}
 	out = openat(tfd, m->name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
 	if (out == -1) {
 		e = errno;
-		close(in);
 		close(tfd);
 		return e;
 	}
-	buf = xmalloc(MAILDIR_BUFSIZE);
-	while (e == 0 && (n = read(in, buf, MAILDIR_BUFSIZE)) != 0) {
-		if (n == -1)
-			e = errno == EINTR ? 0 : errno;
-		else
-			e = maildir_write_all(out, buf, (size_t)n);
-	}
-	free(buf);
-	close(in);
+	e = maildir_copy_range(m->fd, out, size);
 	if (e == 0 && fsync(out) == -1)
 		e = errno;
 	if (close(out) == -1 && e == 0)
@@ -352,7 +338,7 @@ maildir_copy(struct maildir_msg *m, size_t i, int at)
 	return e;
 }
 
-/* maildir_rollback - remove every copy made and the tmp file; best effort */
+/* maildir_rollback - remove every copy made and the tmp name; best effort */
 
 static void
 maildir_rollback(struct maildir_msg *m)
@@ -370,9 +356,7 @@ maildir_rollback(struct maildir_msg *m)
 		 * lesser evil; still, try to make the removal durable. */
 		(void)maildir_fsync_fd(m->newfd[i]);
 	}
-	if (unlinkat(m->tmpfd, m->tmpname, 0) == -1 && errno != ENOENT)
-		log_warn("maildir: cannot remove %s: %s", m->tmppath,
-		    strerror(errno));
+	maildir_tmp_unlink(m, m->tmpname);
 }
 
 /* maildir_open_new - on the worker: m->newfd[i], the new/ of dirs[i] or of
@@ -410,13 +394,15 @@ maildir_deliver(struct maildir_msg *m)
 		m->ffd[i] = m->newfd[i] = -1;
 	e = m->werr;
 	/* A folder (maildir_set_folder) first: a cheap failure, before any
-	 * copy. The tmp file stays in dirs[0]/tmp: same file system. */
+	 * copy. The file stays in dirs[0]/tmp: same file system. */
 	(void)maildir_path(where, "%s", m->dirs[0]);
 	for (i = 0; e == 0 && m->folder[0] != '\0' && i < m->ndirs; i++)
 		if ((e = maildir_folder_prepare(m, i)) != 0)
 			(void)maildir_path(where, "%s%s", m->dirs[i], m->folder);
 	if (e == 0)
-		(void)maildir_path(where, "%s", m->tmppath);
+		(void)maildir_path(where, "%s/tmp", m->dirs[0]);
+	if (e == 0 && m->fd == -1)
+		e = maildir_tmp_open(m, "", &m->fd, m->tmpname);
 	if (e == 0)
 		e = maildir_write_all(m->fd, m->buf, m->buflen);
 	/* The data must be on disk before any name points to it; a late
@@ -427,10 +413,6 @@ maildir_deliver(struct maildir_msg *m)
 		e = errno;
 	if (e == 0 && fstat(m->fd, &st) == -1)
 		e = errno;
-	/* close() can report a late write error (NFS): check it too. */
-	if (close(m->fd) == -1 && e == 0)
-		e = errno;
-	m->fd = -1;
 	if (e == 0 && snprintf(m->final, sizeof(m->final), "%s,S=%jd",
 	    m->name, (intmax_t)st.st_size) >= (int)sizeof(m->final))
 		e = ENAMETOOLONG;
@@ -440,20 +422,21 @@ maildir_deliver(struct maildir_msg *m)
 		if ((e = maildir_open_new(m, i, &at, where)) != 0 ||
 		    (e = maildir_path(dst, "%s/%s", where, m->final)) != 0)
 			break;
-		if (linkat(m->tmpfd, m->tmpname, m->newfd[i], m->final,
-		    0) == -1) {
-			e = errno;
-			/* Another file system (or a bind mount): copy. */
-			if (e == EXDEV)
-				e = maildir_copy(m, i, at);
-			if (e != 0)
-				break;
-		}
+		/* Another file system (or a bind mount): copy. */
+		if ((e = maildir_tmp_link(m, m->newfd[i], m->final)) == EXDEV)
+			e = maildir_copy(m, i, at, st.st_size);
+		if (e != 0)
+			break;
 		m->made[i] = xstrdup(dst);
 	}
+	/* close() can report a late write error (NFS): check it too. An
+	 * unnamed file lives on in its links. */
+	if (m->fd != -1 && close(m->fd) == -1 && e == 0)
+		e = errno;
+	m->fd = -1;
 	for (i = 0; e == 0 && i < m->ndirs; i++) {
 		(void)maildir_path(where, "%s%s/new", m->dirs[i], m->folder);
-		e = maildir_fsync_fd(m->newfd[i]);
+		e = maildir_sync_dir(m->newfd[i]);
 	}
 	for (i = 0; e == 0 && i < m->nsync; i++)
 		if ((e = maildir_fsync_dir(m->syncdirs[i])) != 0)
@@ -470,17 +453,14 @@ maildir_deliver(struct maildir_msg *m)
 
 	/*
 	 * Commit point: the message is durably in every new/. What is left
-	 * is tidying tmp/; a failure there leaves a stray tmp file, which
-	 * strictmxd and maildir readers clean after 36 hours, and is only
-	 * logged: undoing a complete delivery now would be unreliable (a
-	 * reader may already have moved the file to cur/) and would make
-	 * the client resend.
+	 * is the tmp/ name, when the file has one: its removal need not be
+	 * durable (a name that comes back after a crash is one more link
+	 * to a delivered file, which the 36-hour cleaner removes), so no
+	 * fsync of tmp/ waits for it. A failure is only logged: undoing a
+	 * complete delivery now would be unreliable (a reader may already
+	 * have moved the file to cur/) and would make the client resend.
 	 */
-	if (unlinkat(m->tmpfd, m->tmpname, 0) == -1)
-		log_warn("maildir: cannot remove %s: %s", m->tmppath,
-		    strerror(errno));
-	else if ((e = maildir_fsync_fd(m->tmpfd)) != 0)
-		log_warn("maildir: fsync %s/tmp: %s", m->dirs[0], strerror(e));
+	maildir_tmp_unlink(m, m->tmpname);
 	return 0;
 }
 
@@ -566,6 +546,7 @@ maildir_worker_start(struct event_base *base)
 		errno = EBUSY;
 		return -1;
 	}
+	maildir_tmp_probe();
 	if (pipe(maildir_w.wake) == -1)
 		return -1;
 	for (i = 0; i < 2; i++)
@@ -692,9 +673,7 @@ maildir_abort(struct maildir_msg *m)
 		m->detached = 1;
 		return;
 	}
-	if (m->tmppath != NULL && unlinkat(m->tmpfd, m->tmpname, 0) == -1)
-		log_warn("maildir: cannot remove %s: %s", m->tmppath,
-		    strerror(errno));
+	maildir_tmp_unlink(m, m->tmpname);
 	maildir_free(m);
 }
 

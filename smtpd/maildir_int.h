@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "maildir.h"
 
@@ -30,16 +31,17 @@ struct maildir_msg {
 	int		*ffd;		/* dirs[i] + folder, on the worker */
 	int		*newfd;		/* its new/, on the worker */
 	int		 tmpfd;		/* dirs[0]/tmp */
-	char		 tmpname[NAME_MAX + 1];	/* in tmpfd: NAME or NAME,P */
+	/* in tmpfd: NAME or NAME,P; "" while the file is unnamed
+	 * (O_TMPFILE) or not made yet (maildir_tmp.c) */
+	char		 tmpname[NAME_MAX + 1];
 	char		 final[NAME_MAX + 1];	/* in each new/: NAME,S=size */
 	char		**syncdirs;	/* dirs that got a new subdirectory */
 	size_t		 nsync;
-	char		*tmppath;	/* dirs[0]/tmp/NAME */
 	char		 name[NAME_MAX + 1];	/* NAME, without ",S=" */
 	char		 id[MAILDIR_ID_MAX];
 	/* "" (the inbox) or "/.Junk": appended to each maildir for new/ */
 	char		 folder[MAILDIR_FOLDER_MAX + 2];
-	int		 fd;		/* tmppath, read-write */
+	int		 fd;		/* the file, read-write; -1 until made */
 	int		 flushed;	/* some bytes went to fd already */
 	char		*buf;
 	size_t		 buflen;
@@ -75,5 +77,19 @@ int	maildir_folder_prepare(struct maildir_msg *, size_t);
 
 /* maildir_prepend.c: on the worker, after the last flush */
 int	maildir_rewrite(struct maildir_msg *);
+int	maildir_copy_range(int, int, off_t);
+
+/* maildir_tmp.c: the file before its name in new/; maildir_tmp_unnamed
+ * is 1 once maildir_tmp_probe found /proc/self/fd (the unit tests clear it
+ * to run the tmp/NAME path too) */
+extern int maildir_tmp_unnamed;
+void	maildir_tmp_probe(void);
+int	maildir_tmp_open(struct maildir_msg *, const char *, int *,
+	    char [NAME_MAX + 1]);
+int	maildir_tmp_link(const struct maildir_msg *, int, const char *);
+void	maildir_tmp_unlink(struct maildir_msg *, const char *);
+
+/* maildir_sync.c: group commit of the new/ fsyncs, on the workers */
+int	maildir_sync_dir(int);
 
 #endif

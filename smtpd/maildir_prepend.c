@@ -4,6 +4,8 @@
  *	maildir_prepend - once, before commit: text to put before the message
  *	maildir_rewrite - on the worker: a new tmp file, the text then the old
  *	    file's bytes, fsynced; it replaces the old one
+ *	maildir_copy_range - in-kernel copy of a whole file, read/write where
+ *	    the kernel cannot
  *
  * Two ways, by size. Most messages are smaller than the loop's write buffer
  * (MAILDIR_BUFSIZE) and none of their bytes is in the file yet: the text
@@ -111,7 +113,7 @@ maildir_copy_rw(int in, off_t off, int out, off_t size)
 
 /* maildir_copy_range - copy in[0, size) to out's position; 0 or errno */
 
-static int
+int
 maildir_copy_range(int in, int out, off_t size)
 {
 	off64_t off = 0;
@@ -137,32 +139,25 @@ maildir_copy_range(int in, int out, off_t size)
 	return 0;
 }
 
-/* maildir_rewrite - on the worker, the message flushed to m->fd: write
- * dirs[0]/tmp/NAME,P = m->pre + the file, fsync it, make it the message
- * (m->fd, m->tmppath) and remove the old one. On failure the new file is
- * gone and m still names the old one, which the rollback removes. */
+/* maildir_rewrite - on the worker, the message flushed to m->fd: write a
+ * second file = m->pre + the first (unnamed, or dirs[0]/tmp/NAME,P), fsync
+ * it and make it the message (m->fd, m->tmpname); the first one goes. On
+ * failure the new file is gone and m still holds the old one, which the
+ * rollback removes. */
 
 int
 maildir_rewrite(struct maildir_msg *m)
 {
-	char path[PATH_MAX], name[NAME_MAX + 1];
+	char name[NAME_MAX + 1];
 	struct stat st;
-	int fd, e, n;
+	int fd, e;
 
 	if (fstat(m->fd, &st) == -1)
 		return errno;
-	/* ",P" keeps the name unique in tmp/ (NAME is), and fits: the
-	 * final name leaves MAILDIR_SIZE_MAX octets for ",S=". */
-	if ((e = maildir_path(path, "%s,P", m->tmppath)) != 0)
+	/* ",P" keeps a name unique in tmp/ (NAME is), and fits: the final
+	 * name leaves MAILDIR_SIZE_MAX octets for ",S=". */
+	if ((e = maildir_tmp_open(m, ",P", &fd, name)) != 0)
 		return e;
-	n = snprintf(name, sizeof(name), "%s,P", m->tmpname);
-	if (n < 0 || (size_t)n >= sizeof(name))
-		return ENAMETOOLONG;
-	/* Beneath the checked tmp/ descriptor (maildir_dir.c). */
-	fd = openat(m->tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	if (fd == -1)
-		return errno;
 	e = maildir_write_all(fd, m->pre, m->prelen);
 	if (e == 0)
 		e = maildir_copy_range(m->fd, fd, st.st_size);
@@ -170,21 +165,14 @@ maildir_rewrite(struct maildir_msg *m)
 		e = errno;
 	if (e != 0) {
 		close(fd);
-		if (unlinkat(m->tmpfd, name, 0) == -1)
-			log_warn("maildir: cannot remove %s: %s", path,
-			    strerror(errno));
+		maildir_tmp_unlink(m, name);
 		return e;
 	}
 	/* The new file is the message from now on. The old one is only a
-	 * tmp file: failing to remove it is logged, not fatal (strictmxd
-	 * and maildir readers clean tmp/ after 36 hours). */
+	 * tmp file: failing to remove it is logged, not fatal. */
 	close(m->fd);
+	maildir_tmp_unlink(m, m->tmpname);
 	m->fd = fd;
-	if (unlinkat(m->tmpfd, m->tmpname, 0) == -1)
-		log_warn("maildir: cannot remove %s: %s", m->tmppath,
-		    strerror(errno));
-	free(m->tmppath);
-	m->tmppath = xstrdup(path);
 	memcpy(m->tmpname, name, sizeof(m->tmpname));
 	return 0;
 }

@@ -1,7 +1,12 @@
 /* test_maildir.c - unit tests of durable maildir delivery (smtpd/maildir.c)
  * with a real event loop, a real worker thread and real directories.
  *
- *	case "maildir": delivery, dedup, rollback, abort, detach, 50 in a row
+ *	case "maildir": delivery, dedup, rollback, abort, detach, 50 in a row,
+ *	  and the group commit of new/ fsyncs (this file interposes fsync and
+ *	  linkat to slow the directory fsyncs down and to watch them)
+ *	cases "maildir", "prepend" and "mount" run twice: with the message an
+ *	  unnamed O_TMPFILE until its link into new/, and ("...-named") with
+ *	  the tmp/NAME file of file systems without O_TMPFILE
  *	case "prepend": maildir_prepend in memory and by the worker's rewrite
  *	  (copy_file_range, and its read/write fallback: this file interposes
  *	  copy_file_range to make it fail), with several maildirs
@@ -24,6 +29,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <regex.h>
 #include <sched.h>
 #include <stdio.h>
@@ -49,8 +55,12 @@ struct done {
 	int	 called;
 	int	 err;
 	int	 order;
+	const char *id;		/* test_group_commit: check this one */
+	int	 covered;	/* its link was durable at the callback */
 };
 static int done_order;
+static int gc_covered(const char *);
+static int named;	/* this case runs the tmp/NAME path */
 
 static const char *path(const char *, const char *);
 static char path_arena[512][PATH_MAX];	/* path() results, per test */
@@ -64,6 +74,8 @@ done_cb(void *arg, int err)
 	d->called++;
 	d->err = err;
 	d->order = done_order++;
+	if (d->id != NULL)
+		d->covered = gc_covered(d->id);
 }
 
 static int
@@ -86,6 +98,46 @@ setup(void)
 	ck_assert_int_eq(maildir_worker_start(base), 0);
 	done_order = 0;
 	path_next = 0;
+	/* /proc is there: the daemon's path is the unnamed file */
+	ck_assert_int_eq(maildir_tmp_unnamed, 1);
+	named = 0;
+}
+
+/* setup_named - as on a file system without O_TMPFILE (NFS) */
+
+static void
+setup_named(void)
+{
+	setup();
+	maildir_tmp_unnamed = 0;
+	named = 1;
+}
+
+/* open_in_tmp - how many of our descriptors are files of dir/tmp (named
+ * or not: /proc shows an O_TMPFILE as "dir/tmp/#INODE (deleted)") */
+
+static int
+open_in_tmp(const char *dir)
+{
+	char prefix[PATH_MAX + 8], fdpath[300], target[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	ssize_t n;
+	int count = 0;
+
+	ck_assert_ptr_nonnull(d);
+	snprintf(prefix, sizeof(prefix), "%s/tmp/", dir);
+	while ((de = readdir(d)) != NULL) {
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%s", de->d_name);
+		n = readlink(fdpath, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strncmp(target, prefix, strlen(prefix)) == 0)
+			count++;
+	}
+	closedir(d);
+	return count;
 }
 
 static void
@@ -251,7 +303,7 @@ START_TEST(test_deliver)
 	const char *sub[] = { "deep", "deep/er", "deep/er/a", "deep/er/a/tmp",
 	    "deep/er/a/new", "deep/er/a/cur", "b/tmp", "b/new", "b/cur" };
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	size_t len = 150000, i;
 	char *p = body(len, 1), id[128];
 	int err = 0;
@@ -260,8 +312,13 @@ START_TEST(test_deliver)
 	ck_assert_msg(m != NULL, "open: %s", strerror(err));
 	snprintf(id, sizeof(id), "%s", maildir_msg_id(m));
 	ck_assert_msg(strchr(id, '/') == NULL && strlen(id) > 10, "id %s", id);
-	ck_assert_int_eq(entries(path("deep/er/a/tmp", NULL), NULL, 0), 1);
+	/* No file before the first flush of the write buffer... */
+	ck_assert_int_eq(entries(path("deep/er/a/tmp", NULL), NULL, 0), 0);
+	ck_assert_int_eq(open_in_tmp(path("deep/er/a", NULL)), 0);
 	write_msg(m, p, len);
+	/* ...then one, with a name in tmp/ only where it must have one. */
+	ck_assert_int_eq(open_in_tmp(path("deep/er/a", NULL)), 1);
+	ck_assert_int_eq(entries(path("deep/er/a/tmp", NULL), NULL, 0), named);
 	maildir_commit(m, done_cb, &d);
 	wait_done(&d);
 	ck_assert_int_eq(d.called, 1);
@@ -281,7 +338,7 @@ START_TEST(test_dedup_spelling)
 	const char *dirs[3] = { path("c", NULL), path("c/", NULL),
 	    path("./c/../c", NULL) };
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	char id[128];
 	int err = 0;
 
@@ -302,7 +359,7 @@ START_TEST(test_rollback)
 	const char *dirs[3] = { path("a", NULL), path("c", NULL),
 	    path("b", NULL) };
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	char *p = body(5000, 2);
 	int err = 0, fd;
 
@@ -390,8 +447,10 @@ START_TEST(test_abort)
 	m = maildir_open(dirs, 2, HOST, &err);
 	ck_assert_ptr_nonnull(m);
 	write_msg(m, p, 100000);
-	ck_assert_int_eq(entries(path("a/tmp", NULL), NULL, 0), 1);
+	ck_assert_int_eq(open_in_tmp(path("a", NULL)), 1);
+	ck_assert_int_eq(entries(path("a/tmp", NULL), NULL, 0), named);
 	maildir_abort(m);
+	ck_assert_int_eq(open_in_tmp(path("a", NULL)), 0);
 	maildir_abort(NULL);
 	ck_assert_int_eq(entries(path("a/tmp", NULL), NULL, 0), 0);
 	ck_assert_int_eq(entries(path("a/new", NULL), NULL, 0), 0);
@@ -412,7 +471,7 @@ START_TEST(test_detach)
 	const char *dirs[1] = { path("a", NULL) };
 	const char *dirs2[1] = { path("b", NULL) };
 	struct maildir_msg *m, *m2;
-	struct done d = { 0, -1, 0 }, d2 = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 }, d2 = { 0, -1, 0, NULL, 0 };
 	char id[128];
 	int err = 0;
 
@@ -441,7 +500,7 @@ START_TEST(test_stop_drains)
 {
 	const char *dirs[1] = { path("a", NULL) };
 	struct maildir_msg *m, *m2;
-	struct done d = { 0, -1, 0 }, d2 = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 }, d2 = { 0, -1, 0, NULL, 0 };
 	int err = 0;
 
 	m = maildir_open(dirs, 1, HOST, &err);
@@ -461,6 +520,126 @@ START_TEST(test_stop_drains)
 	/* And it can start again. */
 	ck_assert_int_eq(maildir_worker_start(base), 0);
 	ck_assert_int_eq(maildir_worker_start(base), -1);
+}
+END_TEST
+
+
+/*
+ * Group commit (maildir_sync.c). While gc_on, this file's fsync and linkat
+ * stand in for libc's (a definition in the program wins over the archive's,
+ * as for copy_file_range below): each link into a new/ gets an ordinal,
+ * and an fsync of a directory is slow (5 ms, a busy disk) and, once done,
+ * makes durable every link made before it began. A message whose callback
+ * runs before its link is durable is a broken promise of the 250.
+ */
+static int gc_on;
+static unsigned long gc_links;		/* links made so far */
+static unsigned long gc_durable;	/* links 1..this are durable */
+static unsigned gc_dir_fsyncs;
+static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char		 name[NAME_MAX + 1];
+	unsigned long	 ord;
+} gc_link[64];
+static int gc_nlink;
+
+int
+fsync(int fd)
+{
+	struct stat st;
+	unsigned long start;
+	long r;
+
+	if (!__atomic_load_n(&gc_on, __ATOMIC_SEQ_CST) ||
+	    fstat(fd, &st) == -1 || !S_ISDIR(st.st_mode))
+		return (int)syscall(SYS_fsync, fd);
+	start = __atomic_load_n(&gc_links, __ATOMIC_SEQ_CST);
+	usleep(5000);
+	r = syscall(SYS_fsync, fd);
+	pthread_mutex_lock(&gc_lock);
+	gc_dir_fsyncs++;
+	if (r == 0 && start > gc_durable)
+		gc_durable = start;
+	pthread_mutex_unlock(&gc_lock);
+	return (int)r;
+}
+
+int
+linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+    int flags)
+{
+	long r = syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath,
+	    flags);
+
+	if (r == 0 && __atomic_load_n(&gc_on, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&gc_lock);
+		ck_assert_int_lt(gc_nlink, 64);
+		snprintf(gc_link[gc_nlink].name, sizeof(gc_link[0].name),
+		    "%s", newpath);
+		gc_link[gc_nlink++].ord = ++gc_links;
+		pthread_mutex_unlock(&gc_lock);
+	}
+	return (int)r;
+}
+
+/* gc_covered - 1 when the link of message id is durable by now */
+
+static int
+gc_covered(const char *id)
+{
+	size_t len = strlen(id);
+	int i, ok = 0;
+
+	pthread_mutex_lock(&gc_lock);
+	for (i = 0; i < gc_nlink; i++)
+		if (strncmp(gc_link[i].name, id, len) == 0 &&
+		    gc_link[i].name[len] == '.')
+			ok = gc_link[i].ord <= gc_durable;
+	pthread_mutex_unlock(&gc_lock);
+	return ok;
+}
+
+/* 40 messages into one maildir at once over a slow disk: every 250 waits
+ * for an fsync of new/ that began after its link, and they share them. */
+START_TEST(test_group_commit)
+{
+	enum { N = 40 };
+	const char *dirs[1] = { path("a", NULL) };
+	static const char *const sub[] = { "a", "a/tmp", "a/new", "a/cur" };
+	struct done d[N];
+	char ids[N][128], *p;
+	struct maildir_msg *m;
+	int i, err = 0;
+
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(mkdir(path("%s", sub[i]), 0700), 0);
+	gc_links = gc_durable = 0;
+	gc_dir_fsyncs = 0;
+	gc_nlink = 0;
+	__atomic_store_n(&gc_on, 1, __ATOMIC_SEQ_CST);
+	p = body(2000, 7);
+	for (i = 0; i < N; i++) {
+		m = maildir_open(dirs, 1, HOST, &err);
+		ck_assert_ptr_nonnull(m);
+		snprintf(ids[i], sizeof(ids[i]), "%s", maildir_msg_id(m));
+		write_msg(m, p, 2000);
+		memset(&d[i], 0, sizeof(d[i]));
+		d[i].id = ids[i];
+		maildir_commit(m, done_cb, &d[i]);
+	}
+	for (i = 0; i < N; i++) {
+		wait_done(&d[i]);
+		ck_assert_int_eq(d[i].err, 0);
+		ck_assert_msg(d[i].covered, "message %d: callback before its "
+		    "link was synced", i);
+	}
+	__atomic_store_n(&gc_on, 0, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(gc_nlink, N);
+	ck_assert_int_eq(entries(path("a/new", NULL), NULL, 0), N);
+	/* Shared: far fewer directory fsyncs than messages. */
+	ck_assert_msg(gc_dir_fsyncs >= 1 && gc_dir_fsyncs <= N / 2,
+	    "%u directory fsyncs for %d messages", gc_dir_fsyncs, N);
+	free(p);
 }
 END_TEST
 
@@ -567,21 +746,6 @@ cat2(const char *a, size_t alen, const char *b, size_t blen)
 	return p;
 }
 
-/* tmp_size - size of the one file in dir/tmp */
-
-static long long
-tmp_size(const char *dir)
-{
-	char name[NAME_MAX + 1], file[PATH_MAX + NAME_MAX + 8];
-	struct stat st;
-
-	snprintf(file, sizeof(file), "%s/tmp", dir);
-	ck_assert_int_eq(entries(file, name, sizeof(name)), 1);
-	snprintf(file, sizeof(file), "%s/tmp/%s", dir, name);
-	ck_assert_int_eq(stat(file, &st), 0);
-	return (long long)st.st_size;
-}
-
 /* new_stat - stat of the one file in dir/new */
 
 static void
@@ -597,14 +761,14 @@ new_stat(const char *dir, struct stat *st)
 
 /* deliver_pre - open dirs, write len octets of body num, prepend PRE,
  * commit, wait; the id in id[128], the expected bytes returned; *mem tells
- * whether the message was still all in memory (tmp file empty) */
+ * whether the message was still all in memory (no file made yet) */
 
 static char *
 deliver_pre(const char **dirs, size_t n, size_t len, int num, char *id,
     int *mem, int want_err)
 {
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	char *p = body(len < 64 ? 64 : len, num), *want;	/* body() needs 64 */
 	int err = 0;
 
@@ -613,7 +777,7 @@ deliver_pre(const char **dirs, size_t n, size_t len, int num, char *id,
 	snprintf(id, 128, "%s", maildir_msg_id(m));
 	write_msg(m, p, len);
 	ck_assert_int_eq(maildir_prepend(m, PRE, strlen(PRE)), 0);
-	*mem = tmp_size(dirs[0]) == 0;
+	*mem = open_in_tmp(dirs[0]) == 0;
 	maildir_commit(m, done_cb, &d);
 	wait_done(&d);
 	ck_assert_int_eq(d.called, 1);
@@ -717,7 +881,7 @@ START_TEST(test_prepend_rollback)
 {
 	const char *dirs[2] = { path("a", NULL), path("b", NULL) };
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	char *p = body(100000, 5);
 	int err = 0, fd;
 
@@ -746,7 +910,7 @@ START_TEST(test_prepend_misuse)
 {
 	const char *dirs[1] = { path("a", NULL) };
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	char *big = calloc(1, MAILDIR_PREPEND_MAX + MAILDIR_BUFSIZE), id[128];
 	int err = 0;
 
@@ -812,7 +976,7 @@ START_TEST(test_folder)
 	const char *ja = path("a/.Junk", NULL), *jb = path("deep/b/.Junk", NULL);
 	const char *dirs[2] = { a, b };
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	struct stat sa, sb;
 	char id[128], id2[128], *p = body(300000, 6), *want;
 	int err = 0;
@@ -920,7 +1084,7 @@ START_TEST(test_folder_names_bad)
 	    ".J%", ".J*", ".J\"", ".J\\", ".J\t", ".J\n", ".J\x01", ".J\x7f",
 	    ".J\xc3\xa9", ".Junk:2,S", toolong };
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	char id[128];
 	size_t i;
 	int err = 0;
@@ -954,7 +1118,7 @@ START_TEST(test_folder_fail)
 {
 	const char *dirs[2] = { path("a", NULL), path("b", NULL) };
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	int err = 0, fd;
 
 	m = maildir_open(dirs, 2, HOST, &err);
@@ -1024,7 +1188,7 @@ START_TEST(test_enospc)
 	const char *s[1] = { path("small/md", NULL) };
 	const char *as[2] = { path("a", NULL), path("small/md", NULL) };
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	char *p, id[128];
 	int err = 0, r = 0;
 	size_t off;
@@ -1172,7 +1336,7 @@ static void
 refused(const char **dirs, size_t n, const char *folder)
 {
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	int err = 0;
 
 	m = maildir_open(dirs, n, HOST, &err);
@@ -1208,7 +1372,7 @@ START_TEST(test_symlink_new)
 {
 	const char *dirs[2] = { path("b", NULL), path("a", NULL) };
 	struct maildir_msg *m;
-	struct done d = { 0, -1, 0 };
+	struct done d = { 0, -1, 0, NULL, 0 };
 	int err = 0;
 
 	two_maildirs();
@@ -1283,6 +1447,9 @@ main(void)
 	TCase *tc = tcase_create("maildir"), *tm = tcase_create("mount");
 	TCase *tp = tcase_create("prepend"), *tf = tcase_create("folder");
 	TCase *ts = tcase_create("symlink");
+	TCase *tcn = tcase_create("maildir-named");
+	TCase *tpn = tcase_create("prepend-named");
+	TCase *tmn = tcase_create("mount-named");
 	SRunner *sr;
 	int failed;
 
@@ -1298,6 +1465,7 @@ main(void)
 	tcase_add_test(tc, test_detach);
 	tcase_add_test(tc, test_stop_drains);
 	tcase_add_test(tc, test_fifty);
+	tcase_add_test(tc, test_group_commit);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tp, setup, teardown);
 	tcase_set_timeout(tp, 60);
@@ -1326,6 +1494,27 @@ main(void)
 	tcase_add_test(tm, test_enospc);
 	tcase_add_test(tm, test_prepend_enospc);
 	suite_add_tcase(s, tm);
+	tcase_add_checked_fixture(tcn, setup_named, teardown);
+	tcase_set_timeout(tcn, 60);
+	tcase_add_test(tcn, test_deliver);
+	tcase_add_test(tcn, test_rollback);
+	tcase_add_test(tcn, test_abort);
+	tcase_add_test(tcn, test_detach);
+	tcase_add_test(tcn, test_fifty);
+	tcase_add_test(tcn, test_group_commit);
+	suite_add_tcase(s, tcn);
+	tcase_add_checked_fixture(tpn, setup_named, teardown);
+	tcase_set_timeout(tpn, 60);
+	tcase_add_test(tpn, test_prepend_small);
+	tcase_add_test(tpn, test_prepend_large);
+	tcase_add_test(tpn, test_prepend_fallback);
+	tcase_add_test(tpn, test_prepend_rollback);
+	suite_add_tcase(s, tpn);
+	tcase_add_checked_fixture(tmn, setup_named, teardown);
+	tcase_set_timeout(tmn, 60);
+	tcase_add_test(tmn, test_enospc);
+	tcase_add_test(tmn, test_prepend_enospc);
+	suite_add_tcase(s, tmn);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
