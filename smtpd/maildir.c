@@ -60,7 +60,9 @@
 #include "maildir.h"
 #include "maildir_int.h"
 
+#ifndef MAILDIR_WORKERS
 #define MAILDIR_WORKERS	8		/* fsyncs in flight at once */
+#endif
 
 /* The worker and its two queues. */
 static struct {
@@ -471,6 +473,7 @@ maildir_worker_main(void *unused)
 {
 	struct maildir_msg *m;
 	ssize_t n;
+	int wake;
 
 	(void)unused;
 	pthread_mutex_lock(&maildir_w.lock);
@@ -487,13 +490,16 @@ maildir_worker_main(void *unused)
 
 		pthread_mutex_lock(&maildir_w.lock);
 		m->next = NULL;
+		wake = maildir_w.done == NULL;
 		*maildir_w.done_tail = m;
 		maildir_w.done_tail = &m->next;
-		/* One byte per completion; a full pipe already wakes the
-		 * loop, so EAGAIN is fine. */
-		do
-			n = write(maildir_w.wake[1], "", 1);
-		while (n == -1 && errno == EINTR);
+		/* A byte only when the done queue was empty: the loop takes
+		 * the whole queue at once, after draining the pipe, so a
+		 * non-empty queue already has a byte coming for it. A full
+		 * pipe already wakes the loop, so EAGAIN is fine. */
+		while (wake && (n = write(maildir_w.wake[1], "", 1)) == -1 &&
+		    errno == EINTR)
+			continue;
 	}
 	pthread_mutex_unlock(&maildir_w.lock);
 	return NULL;

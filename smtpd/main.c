@@ -211,6 +211,27 @@ main_release(struct server *srv, struct event **sigs)
 	runconf_unref(srv->rc);
 }
 
+/* main_event_base - the loop. With epoll, changes to the watched events
+ * are collected and applied once per turn of the loop, so an event added
+ * and removed within one turn costs no epoll_ctl(2), the most frequent
+ * system call of a session (18 per message before, 16 with it; issue 10).
+ * Safe here: no descriptor the loop watches is ever dup()ed, the case
+ * libevent warns about. */
+
+static struct event_base *
+main_event_base(void)
+{
+	struct event_config *cfg;
+	struct event_base *base;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -267,7 +288,7 @@ main(int argc, char **argv)
 	}
 	log_init(foreground, verbose);
 	if (evthread_use_pthreads() == -1 ||
-	    (srv.base = event_base_new()) == NULL) {
+	    (srv.base = main_event_base()) == NULL) {
 		log_crit("cannot create the event loop");
 		goto fail;
 	}
