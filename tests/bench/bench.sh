@@ -70,7 +70,7 @@
 # is shown as ok=0 and left out of the medians), 1 when setup failed.
 #
 # Everything is bounded: a watchdog of 1200 s around the whole run (the
-# default run takes about 13 minutes), a timeout on every wait, and a PID
+# default run takes about 9 minutes), a timeout on every wait, and a PID
 # namespace whose end kills anything left. Only loopback exists in the
 # namespace; DNS (the PTR and A lookups every server makes for each client,
 # the HELO and sender lookups, the SPF lookups, the DKIM key and the DMARC
@@ -658,6 +658,15 @@ if has policy; then
 	[ "$(cat "$D/probes")" -ge 1 ] ||
 		die "smx-pol's warm-up made no call-back probe: $(tail -5 "$D/pol/log")"
 	say "cbv:        the warm-up made $(cat "$D/probes") probe(s) to the responder; measured smx-pol trials must make none"
+	# the HELO policy is on: a name that does not resolve is refused
+	code=$(timeout 20 "$PYTHON" -c 'import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+print(s.ehlo("unknown.example")[0])
+s.close()' "$POL_PORT" 2>&1)
+	case $code in
+	5*) say "helo:       smx-pol answers $code to EHLO unknown.example (the policy is on)" ;;
+	*) die "smx-pol accepts EHLO unknown.example: $code" ;;
+	esac
 fi
 
 say "trials"
@@ -735,7 +744,7 @@ fi
 say "sessions:   $line"
 if has policy; then
 	say "cbv:        responder probed $(cat "$D/probes") time(s) in all (the warm-up's); smx-pol's sender verdicts (decided by, outcome, count): $("$PYTHON" "$here/trial.py" cbvstat "$D/pol/db/stats.db" 2>&1)"
-	say "helo:       smx-pol refused $(grep -c ' refused client=' "$D/pol/log") sessions"
+	say "helo:       smx-pol refused $(grep -c ' refused client=' "$D/pol/log") session(s) in all (1: the EHLO unknown.example check)"
 fi
 # spf_count DIR - "N SPF passes and M other SPF results" in DIR/log
 spf_count() {
