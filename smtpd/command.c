@@ -206,6 +206,8 @@ helo_apply(struct session *s, const struct helo_verdict *v)
 	strlcpy_compat(s->rec.helo_verdict, v->verdict,
 	    sizeof(s->rec.helo_verdict));
 	s->helo_refused = 0;
+	free(s->helo_reply);
+	s->helo_reply = NULL;
 	if (v->code != 0 && !v->enforced)
 		log_info("session=%s client=%s helo policy would refuse "
 		    "(log mode): %s", s->id, s->peer_ip, v->reply);
@@ -218,7 +220,7 @@ helo_apply(struct session *s, const struct helo_verdict *v)
 		return;
 	}
 	if (v->code != 0 && v->enforced) {
-		s->helo_verdict = *v;
+		s->helo_reply = xstrdup(v->reply);
 		s->helo_refused = 1;
 	}
 	session_set_state(s, SESSION_ST_HELO);
@@ -286,8 +288,7 @@ cmd_hello(struct session *s, char *arg, int esmtp)
 	session_tx_free(s);
 	session_set_state(s, SESSION_ST_INIT);
 	s->esmtp = esmtp;
-	memcpy(s->helo, arg, len);
-	s->helo[len] = '\0';
+	session_set_helo(s, arg, len);
 	s->helo_check = helo_check_start(conf, s->helo,
 	    (struct sockaddr *)&s->peer, (struct sockaddr *)&s->local,
 	    s->ptr[0] ? s->ptr : NULL, helo_done_cb, s, &v);
@@ -648,7 +649,7 @@ cmd_rcpt(struct session *s, char *arg)
 	if (s->helo_refused) {
 		/* helo_reject_at rcpt: MAIL was accepted so that this line
 		 * shows sender and recipient (Postfix's smtpd_delay_reject). */
-		command_refuse(s, "RCPT", a.text, s->helo_verdict.reply);
+		command_refuse(s, "RCPT", a.text, s->helo_reply);
 		s->rec.rcpt_refused++;
 		return;
 	}

@@ -8,6 +8,7 @@
  *	session_close - reply already queued; close when the output drained
  *	session_shutdown - SIGTERM: 421 now, or after the DATA in progress
  *	session_set_state - the one place the state changes
+ *	session_set_helo - remember the HELO/EHLO name (a copy sized to fit)
  *	session_tx_free - drop the current transaction whole
  *	session_log_refusal - the key=value line for every 4xx/5xx policy reply
  */
@@ -18,6 +19,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,7 @@
 #include "maildir.h"
 #include "log.h"
 #include "tls.h"
+#include "xmalloc.h"
 
 /* Pipelined input waiting while we are parked stops being read here, so a
  * client cannot make us buffer without bound (RFC 2920 §3.1 lets us). */
@@ -78,6 +81,27 @@ static void session_timer_cb(evutil_socket_t, short, void *);
 static void session_ptr_cb(enum fcrdns_status, const char *, void *);
 static void session_greet(struct session *);
 static void session_process(struct session *);
+
+/* The helo and ptr of a session without one; never freed. */
+static const char session_noname[] = "";
+
+/* session_set_name - *slot becomes a copy of the len bytes at name (""
+ * when len is 0), the old copy freed. */
+static void
+session_set_name(const char **slot, const char *name, size_t len)
+{
+	if (*slot != session_noname)
+		free((char *)(uintptr_t)*slot);
+	*slot = len > 0 ? xstrndup(name, len) : session_noname;
+}
+
+/* session_set_helo - the HELO/EHLO argument, len bytes at name (the
+ * caller bounds len by SMTP_DOMAIN_MAX); 0 forgets it. */
+void
+session_set_helo(struct session *s, const char *name, size_t len)
+{
+	session_set_name(&s->helo, name, len);
+}
 
 static void
 session_arm(struct session *s, unsigned seconds)
@@ -125,8 +149,10 @@ session_starttls(struct session *s)
 	s->tls = 1;
 	s->rec.tls = 1;
 	s->esmtp = 0;
-	s->helo[0] = '\0';
+	session_set_helo(s, "", 0);
 	s->helo_refused = 0;
+	free(s->helo_reply);
+	s->helo_reply = NULL;
 	session_tx_free(s);
 	session_set_state(s, SESSION_ST_INIT);
 	return 0;
@@ -148,6 +174,8 @@ session_new(struct server *srv, int fd, const struct sockaddr *sa,
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->server = srv;
+	s->helo = session_noname;
+	s->ptr = session_noname;
 	memcpy(&s->peer, sa, salen < sizeof(s->peer) ? salen : sizeof(s->peer));
 	len = sizeof(s->local);
 	if (getsockname(fd, (struct sockaddr *)&s->local, &len) == -1)
@@ -178,8 +206,6 @@ session_new(struct server *srv, int fd, const struct sockaddr *sa,
 	s->rc = runconf_ref(srv->rc);
 	session_setup_bev(s);
 
-	strlcpy_compat(s->rec.id, s->id, sizeof(s->rec.id));
-	strlcpy_compat(s->rec.client_ip, s->peer_ip, sizeof(s->rec.client_ip));
 	strlcpy_compat(s->rec.helo_verdict, "none", sizeof(s->rec.helo_verdict));
 	s->rec.start = clock_wall();
 	log_info("session=%s connect client=%s", s->id, s->peer_ip);
@@ -226,7 +252,7 @@ session_ptr_cb(enum fcrdns_status status, const char *name, void *arg)
 	s->fcrdns = NULL;
 	s->ptr_status = (int)status;
 	if (status == FCRDNS_OK)
-		strlcpy_compat(s->ptr, name, sizeof(s->ptr));
+		session_set_name(&s->ptr, name, strnlen(name, SMTP_DOMAIN_MAX));
 	if (s->state == SESSION_ST_GREET && s->rc->conf->greet_delay == 0 &&
 	    !s->hangup)
 		session_greet(s);
@@ -265,12 +291,35 @@ session_tx_free(struct session *s)
 	s->tx = NULL;
 }
 
+/* session_stats_rec - the stats record of s: its counters and verdicts
+ * with its id, client address and names. */
+static void
+session_stats_rec(const struct session *s, struct stats_session *r)
+{
+	memset(r, 0, sizeof(*r));
+	strlcpy_compat(r->id, s->id, sizeof(r->id));
+	r->start = s->rec.start;
+	r->end = s->rec.end;
+	strlcpy_compat(r->client_ip, s->peer_ip, sizeof(r->client_ip));
+	strlcpy_compat(r->ptr, s->ptr, sizeof(r->ptr));
+	strlcpy_compat(r->helo, s->helo, sizeof(r->helo));
+	strlcpy_compat(r->helo_verdict, s->rec.helo_verdict,
+	    sizeof(r->helo_verdict));
+	r->tls = s->rec.tls;
+	r->messages = s->rec.messages;
+	r->rcpt_accepted = s->rec.rcpt_accepted;
+	r->rcpt_refused = s->rec.rcpt_refused;
+	r->bytes = s->rec.bytes;
+	strlcpy_compat(r->ended, s->rec.ended, sizeof(r->ended));
+}
+
 /* session_free - the only place a session dies. Every asynchronous
  * operation is cancelled first, so no callback can reach freed memory. */
 void
 session_free(struct session *s)
 {
 	char helo[LOG_PRINTABLE_SIZE];
+	struct stats_session rec;
 
 	if (s == NULL)
 		return;
@@ -289,9 +338,8 @@ session_free(struct session *s)
 	if (s->rec.ended[0] == '\0')
 		strlcpy_compat(s->rec.ended, "disconnect", sizeof(s->rec.ended));
 	s->rec.end = clock_wall();
-	strlcpy_compat(s->rec.ptr, s->ptr, sizeof(s->rec.ptr));
-	strlcpy_compat(s->rec.helo, s->helo, sizeof(s->rec.helo));
-	stats_add_session(&s->rec);
+	session_stats_rec(s, &rec);
+	stats_add_session(&rec);
 	log_info("session=%s disconnect client=%s ptr=%s helo=\"%s\" "
 	    "messages=%u rcpt=%u/%u bytes=%llu ended=%s duration=%.3f",
 	    s->id, s->peer_ip, s->ptr[0] ? s->ptr : "unknown",
@@ -301,6 +349,9 @@ session_free(struct session *s)
 	    s->rec.end - s->rec.start);
 	server_session_gone(s->server, s);
 	runconf_unref(s->rc);
+	free(s->helo_reply);
+	session_set_name(&s->helo, "", 0);
+	session_set_name(&s->ptr, "", 0);
 	free(s);
 }
 

@@ -84,6 +84,21 @@ struct transaction {
 	struct authres_filter	 authres;	/* between reader and file */
 };
 
+/* The counters and verdicts of a session's stats record (struct
+ * stats_session); session_free adds the id, the addresses and the names,
+ * which the session holds once already. Kept apart so that an idle session
+ * does not carry a second copy of its client's PTR and HELO names (issue
+ * 10: 10 000 idle connections in under 5 KiB each). */
+struct session_rec {
+	double		 start, end;		/* epoch seconds */
+	char		 helo_verdict[32];	/* as in struct stats_session */
+	int		 tls;
+	unsigned	 messages;
+	unsigned	 rcpt_accepted, rcpt_refused;
+	uint64_t	 bytes;
+	char		 ended[32];		/* quit, timeout, ... */
+};
+
 struct session {
 	TAILQ_ENTRY(session)	 entry;
 	struct server		*server;
@@ -103,11 +118,14 @@ struct session {
 	int			 client_eof;	/* half-closed: answer, then close */
 	int			 throttled;	/* not reading: replies pile up */
 	double			 linger_until;	/* hangup: free by then at most */
-	char			 helo[SMTP_DOMAIN_MAX + 1];
-	char			 ptr[SMTP_DOMAIN_MAX + 1];	/* confirmed */
+	/* Never NULL: "" or a copy sized to fit (session_set_helo), not
+	 * two inline 256-byte arrays (issue 10, memory per idle session). */
+	const char		*helo;		/* at most SMTP_DOMAIN_MAX */
+	const char		*ptr;		/* confirmed, as helo */
 	int			 ptr_status;	/* enum fcrdns_status, or
 						 * SESSION_PTR_PENDING */
-	struct helo_verdict	 helo_verdict;	/* kept for helo_reject_at rcpt */
+	char			*helo_reply;	/* helo_reject_at rcpt: the
+						 * refusal while helo_refused */
 	int			 helo_refused;	/* delayed refusal pending */
 	unsigned		 errors;
 	struct transaction	*tx;
@@ -115,7 +133,7 @@ struct session {
 	struct fcrdns_query	*fcrdns;
 	struct sender_check	*sender_check;
 	struct spf_check	*spf_check;
-	struct stats_session	 rec;
+	struct session_rec	 rec;
 };
 
 TAILQ_HEAD(session_list, session);
@@ -127,6 +145,7 @@ int	session_starttls(struct session *);
 void	session_shutdown(struct session *);
 void	session_reply(struct session *, const char *, ...) PRINTF_LIKE(2, 3);
 void	session_set_state(struct session *, enum session_state);
+void	session_set_helo(struct session *, const char *, size_t);
 void	session_park(struct session *, enum session_wait);
 void	session_resume(struct session *);
 void	session_close(struct session *, const char *);

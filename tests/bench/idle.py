@@ -6,7 +6,7 @@
 #   idle.py --pid PID --port PORT --maildir DIR --sources A,B,...
 #           [--conns 10000] [--greeting-only] [--good-source ADDR]
 #           [--good-rcpt ADDR] [--good-msgs 20] [--good-interval 1.0]
-#           [--bound 2.0] [--max-kib 5.0] [--ramp-timeout 180]
+#           [--bound 2.0] [--max-kib 5.0] [--ramp-timeout 180] [--rounds 1]
 #       PID is the strictmxd listening on 127.0.0.1:PORT, DIR its
 #       maildir_root. Steps, each printed:
 #       1. warm-up: two deliveries by the well-behaved client and ten
@@ -26,6 +26,9 @@
 #       5. the idle connections must all still be open (none closed by
 #          the server); then they are closed, and the descriptors of PID
 #          must come back to the baseline within 30 s.
+#       Steps 2-5 run ROUNDS times (memory freed by one round is reused
+#       by the next: the per-connection figure of a later round is that
+#       of a daemon past its first peak; a leak shows as growth).
 #       Exit 0 when all CONNS were held, KiB per idle connection (VmRSS)
 #       is below MAX_KIB and every delivery was in time; 1 otherwise.
 
@@ -240,6 +243,86 @@ def good_client(args, n, label):
 	return lat, bad
 
 
+def one_round(args, sources, ehlo, base, rnd):
+	"""Steps 2-5 once; True when every check held."""
+	tag = f"[{rnd}] " if args.rounds > 1 else ""
+	# 2. the idle connections
+	t0 = time.monotonic()
+	held, failed = open_idle(args.conns, sources, args.port, ehlo,
+				 t0 + args.ramp_timeout)
+	ramp = time.monotonic() - t0
+	print(f"{tag}held {len(held)} of {args.conns} idle connections, set up in "
+	      f"{ramp:.1f} s ({len(held) / ramp:.0f}/s); failed {len(failed)}",
+	      flush=True)
+	if failed:
+		whys = {}
+		for c in failed:
+			w = c.why if c is not None else "not opened"
+			whys[w] = whys.get(w, 0) + 1
+		for w, k in sorted(whys.items(), key=lambda x: -x[1])[:5]:
+			print(f"   {k} x {w}")
+	time.sleep(1.0)
+
+	# 3. memory with all held
+	full = show(f"{tag}with {len(held)} held", args.pid)
+	n = max(1, len(held))
+	per = [(full[i] - base[i]) / n for i in range(3)]
+	print(f"per idle connection:       VmRSS {per[0]:.2f} KiB  "
+	      f"Pss {per[1]:.2f} KiB  Private {per[2]:.2f} KiB  "
+	      f"fds +{full[3] - base[3]} ({(full[3] - base[3]) / n:.2f} each)",
+	      flush=True)
+
+	# 4. the well-behaved client
+	lat, bad = good_client(args, args.good_msgs, "held")
+	print(f"well-behaved client: {args.good_msgs} messages, one every "
+	      f"{args.good_interval} s, while the idle connections are held; "
+	      f"connect-to-250 latency min {min(lat):.3f} median "
+	      f"{statistics.median(lat):.3f} max {max(lat):.3f} s "
+	      f"(bound {args.bound} s); failed or slow {len(bad)}")
+	print("   latencies: " + " ".join(f"{t:.3f}" for t in lat))
+	for b in bad:
+		print(f"   {b}")
+	after = show(f"{tag}after the deliveries", args.pid)
+
+	# 5. still all there? then close them
+	closed = 0
+	for c in held:
+		try:
+			d = c.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+			if d == b"":
+				closed += 1
+		except BlockingIOError:
+			pass
+		except OSError:
+			closed += 1
+	print(f"idle connections closed by the server meanwhile: {closed}")
+	for c in held:
+		c.sock.close()
+	end = time.monotonic() + 30
+	while nfds(args.pid) > base[3] and time.monotonic() < end:
+		time.sleep(0.2)
+	fin = show(f"{tag}after closing them", args.pid)
+	fds_back = fin[3] <= base[3]
+	print(f"descriptors back to the baseline ({base[3]}): "
+	      f"{'yes' if fds_back else 'NO'}")
+
+	ok = True
+	if len(held) != args.conns or closed:
+		print(f"FAIL: not all {args.conns} idle connections held")
+		ok = False
+	if per[0] >= args.max_kib:
+		print(f"FAIL: {per[0]:.2f} KiB per idle connection >= "
+		      f"{args.max_kib}")
+		ok = False
+	if bad:
+		print(f"FAIL: {len(bad)} deliveries failed or slow")
+		ok = False
+	if not fds_back:
+		print("FAIL: descriptors did not come back to the baseline")
+		ok = False
+	return ok
+
+
 def main():
 	ap = argparse.ArgumentParser()
 	ap.add_argument("--pid", type=int, required=True)
@@ -255,6 +338,7 @@ def main():
 	ap.add_argument("--bound", type=float, default=2.0)
 	ap.add_argument("--max-kib", type=float, default=5.0)
 	ap.add_argument("--ramp-timeout", type=float, default=180.0)
+	ap.add_argument("--rounds", type=int, default=1)
 	args = ap.parse_args()
 	sources = args.sources.split(",")
 	ehlo = not args.greeting_only
@@ -288,82 +372,11 @@ def main():
 	time.sleep(1.0)
 	base = show("baseline (after warm-up)", args.pid)
 
-	# 2. the idle connections
-	t0 = time.monotonic()
-	held, failed = open_idle(args.conns, sources, args.port, ehlo,
-				 t0 + args.ramp_timeout)
-	ramp = time.monotonic() - t0
-	print(f"held {len(held)} of {args.conns} idle connections, set up in "
-	      f"{ramp:.1f} s ({len(held) / ramp:.0f}/s); failed {len(failed)}",
-	      flush=True)
-	if failed:
-		whys = {}
-		for c in failed:
-			w = c.why if c is not None else "not opened"
-			whys[w] = whys.get(w, 0) + 1
-		for w, k in sorted(whys.items(), key=lambda x: -x[1])[:5]:
-			print(f"   {k} x {w}")
-	time.sleep(1.0)
-
-	# 3. memory with all held
-	full = show(f"with {len(held)} held", args.pid)
-	n = max(1, len(held))
-	per = [(full[i] - base[i]) / n for i in range(3)]
-	print(f"per idle connection:       VmRSS {per[0]:.2f} KiB  "
-	      f"Pss {per[1]:.2f} KiB  Private {per[2]:.2f} KiB  "
-	      f"fds +{full[3] - base[3]} ({(full[3] - base[3]) / n:.2f} each)",
-	      flush=True)
-
-	# 4. the well-behaved client
-	lat, bad = good_client(args, args.good_msgs, "held")
-	print(f"well-behaved client: {args.good_msgs} messages, one every "
-	      f"{args.good_interval} s, while the idle connections are held; "
-	      f"connect-to-250 latency min {min(lat):.3f} median "
-	      f"{statistics.median(lat):.3f} max {max(lat):.3f} s "
-	      f"(bound {args.bound} s); failed or slow {len(bad)}")
-	print("   latencies: " + " ".join(f"{t:.3f}" for t in lat))
-	for b in bad:
-		print(f"   {b}")
-	after = show(f"after the deliveries", args.pid)
-
-	# 5. still all there? then close them
-	closed = 0
-	for c in held:
-		try:
-			d = c.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-			if d == b"":
-				closed += 1
-		except BlockingIOError:
-			pass
-		except OSError:
-			closed += 1
-	print(f"idle connections closed by the server meanwhile: {closed}")
-	for c in held:
-		c.sock.close()
-	end = time.monotonic() + 30
-	while nfds(args.pid) > base[3] and time.monotonic() < end:
-		time.sleep(0.2)
-	fin = show("after closing them", args.pid)
-	fds_back = fin[3] <= base[3]
-	print(f"descriptors back to the baseline ({base[3]}): "
-	      f"{'yes' if fds_back else 'NO'}")
-
 	ok = True
-	if len(held) != args.conns or closed:
-		print(f"FAIL: not all {args.conns} idle connections held")
-		ok = False
-	if per[0] >= args.max_kib:
-		print(f"FAIL: {per[0]:.2f} KiB per idle connection >= "
-		      f"{args.max_kib}")
-		ok = False
-	if bad:
-		print(f"FAIL: {len(bad)} deliveries failed or slow")
-		ok = False
-	if not fds_back:
-		print("FAIL: descriptors did not come back to the baseline")
-		ok = False
+	for rnd in range(1, args.rounds + 1):
+		if not one_round(args, sources, ehlo, base, rnd):
+			ok = False
 	print("RESULT: " + ("ok" if ok else "FAILED"))
-	_ = after
 	return 0 if ok else 1
 
 
