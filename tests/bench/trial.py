@@ -840,14 +840,15 @@ def summary(argv):
             if g is None:
                 continue
             got[server] = g
-            print(fmt % (load, server, "%.1f" % g[0], "%.1f" % g[1],
-                         "%.3f" % g[2], g[3], g[4], g[5], g[6], ""))
+            print((fmt % (load, server, "%.1f" % g[0], "%.1f" % g[1],
+                          "%.3f" % g[2], g[3], g[4], g[5], g[6],
+                          "")).rstrip())
         n = sessions_of(load)
         cname = "ceiling-%d" % n if n else None
         if cname and ceil.get(cname):
             got["ceiling"] = ceil[cname]
-            print(fmt % (load, cname, "%.1f" % ceil[cname][0], "-", "-",
-                         "-", "-", "-", ceil[cname][6], ""))
+            print((fmt % (load, cname, "%.1f" % ceil[cname][0], "-", "-",
+                          "-", "-", "-", ceil[cname][6], "")).rstrip())
         for a, b, _ in RATIOS:
             if a not in got or b not in got:
                 continue
