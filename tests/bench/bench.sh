@@ -57,7 +57,9 @@
 # SMTP responder at 127.0.0.2:25; the warm-up fills the CBV cache, and a
 # measured trial counts only when the stats database shows every sender
 # decided "pass" by the cache and the responder saw no probe), smx-base
-# (STRICTMXD_BASELINE with strictmx's configuration), and, for auth, smx-all
+# (STRICTMXD_BASELINE with strictmx's configuration), smx-mem (strictmx
+# with its maildirs on a tmpfs, where fsync is free: what the SMTP dialogue
+# alone allows, the bound a disk can only lower), and, for auth, smx-all
 # (spf_policy enforce, dkim_verify yes, dmarc_policy enforce) and smx-spf
 # (spf_policy enforce only). Each trial is timed until the last file is in a
 # maildir new/ directory (see trial.py for why) and counts (ok=1) only when
@@ -128,6 +130,7 @@ SPF_PORT=2527
 ALL_PORT=2528
 POL_PORT=2529
 BASE_PORT=2530
+MEM_PORT=2531
 # the sender domain of the matrix and policy loads: its MX is the CBV
 # responder on 127.0.0.2
 SENDER_DOMAIN=sender.example
@@ -142,6 +145,7 @@ SPF_PID=
 ALL_PID=
 POL_PID=
 BASE_PID=
+MEM_PID=
 RESP_PID=
 SMX_PIDS=	# every strictmxd started, for cleanup
 DNS_PID=
@@ -173,7 +177,7 @@ cleanup() {
 		wait_gone "$DNS_PID" 5 || kill -9 "$DNS_PID" 2>/dev/null
 	fi
 	if [ -n "$D" ] && [ -z "${BENCH_KEEP:-}" ]; then
-		umount /etc/resolv.conf /etc/nsswitch.conf 2>/dev/null
+		umount /etc/resolv.conf /etc/nsswitch.conf "$D/mem" 2>/dev/null
 		rm -rf "$D"
 	fi
 }
@@ -205,11 +209,29 @@ wait_listen() {
 	return 1
 }
 
-# clear_maildirs ROOT - empty new/, cur/ and tmp/ of every maildir below ROOT
+# clear_maildirs ROOT - empty new/, cur/ and tmp/ of every maildir below
+# ROOT by moving each non-empty one into $D/trash (same filesystem) and
+# making it again with the owner of its maildir. Nothing is deleted before
+# the end of the run: on ext4 without a journal (this VM's disk), freeing
+# thousands of inodes makes every inode allocation of the next minute or
+# more scan past them (recently_deleted(), fs/ext4/ialloc.c); a cleanup by
+# unlink would bill whichever server or ceiling runs next for it.
 clear_maildirs() {
-	find "$1" -mindepth 3 -maxdepth 3 -type f \
-		\( -path '*/new/*' -o -path '*/cur/*' -o -path '*/tmp/*' \) \
-		-delete
+	local sub
+	case $1 in
+	"$D/mem"/*)	# smx-mem's tmpfs: no inode scan there, and no mv
+		find "$1" -mindepth 3 -maxdepth 3 -type f -delete
+		return ;;
+	esac
+	mkdir -p "$D/trash"
+	find "$1" -mindepth 2 -maxdepth 2 -type d \
+		\( -name new -o -name cur -o -name tmp \) -print |
+		while read -r sub; do
+			[ -n "$(ls -A "$sub")" ] || continue
+			mv "$sub" "$(mktemp -u "$D/trash/XXXXXXXXXX")" &&
+				mkdir -m 700 "$sub" &&
+				chown --reference="$(dirname "$sub")" "$sub"
+		done
 }
 
 [ -x "$STRICTMXD" ] || die "no daemon at $STRICTMXD (set STRICTMXD)"
@@ -442,6 +464,13 @@ if has policy; then
 		start_smx "$D/base" $BASE_PORT off no off off "$BASELINE"
 		BASE_PID=$STARTED
 	fi
+	# smx-mem: strictmx with its maildirs and database on a tmpfs, where
+	# fsync costs nothing: the rate of the SMTP dialogue alone
+	mkdir -p "$D/mem"
+	mount -t tmpfs -o size=1g,mode=755 tmpfs "$D/mem" ||
+		die "cannot mount a tmpfs for smx-mem"
+	start_smx "$D/mem" $MEM_PORT off no off
+	MEM_PID=$STARTED
 fi
 
 # --- Postfix ---------------------------------------------------------------
@@ -552,6 +581,7 @@ trial() {
 			--probe-count "$D/probes") ;;
 	smx-base) port=$BASE_PORT root=$BASE_PID mail=$D/base/mail
 		log=$D/base/log ;;
+	smx-mem) port=$MEM_PORT root=$MEM_PID mail=$D/mem/mail log=$D/mem/log ;;
 	postfix) port=$PF_PORT root=$PF_MASTER mail=$D/pf/mail log=$D/pf/maillog ;;
 	esac
 	case $kind in
@@ -610,7 +640,7 @@ servers_of() {
 	case $1 in
 	s1-1k-1r | s20-1k-1r)
 		if has policy; then
-			list="$list smx-pol"
+			list="$list smx-pol smx-mem"
 			[ -z "$BASELINE" ] || list="$list smx-base"
 		fi ;;
 	esac
@@ -643,7 +673,7 @@ say
 say "warm-up (not measured)"
 WARM=strictmx
 has disk && WARM="$WARM postfix"
-has policy && WARM="$WARM smx-pol"
+has policy && WARM="$WARM smx-pol smx-mem"
 has policy && [ -n "$BASELINE" ] && WARM="$WARM smx-base"
 for s in $WARM; do
 	RESULTS="$D/warmup" trial "$s" warmup 0 200 5 20 1k >/dev/null
@@ -678,6 +708,7 @@ if has disk || has policy; then
 			[ -n "$loads" ] || continue
 			"$PYTHON" "$here/trial.py" ceiling "$D/ceiling" \
 				--writers "$n" --seconds "$CEIL_SECONDS" \
+				--trash "$D/trash" \
 				--out "$RESULTS" --rep "$rep" ||
 				say "   (ceiling with $n writers failed)"
 			for load in $loads; do

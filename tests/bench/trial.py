@@ -34,6 +34,18 @@
 #   trial.py fsync DIR
 #       prints the latency of 200 serial 4 KiB write+fsync in DIR: what
 #       one durable delivery step costs on this disk at this moment.
+#   trial.py ceiling DIR --writers N --seconds S [--out FILE --rep R]
+#                [--trash T]
+#       the durable-delivery ceiling: N processes loop on open tmp/NAME,
+#       write 4 KiB, fsync, rename into new/, fsync new/ for S seconds;
+#       prints (and appends to FILE) the operations per second.
+#   trial.py plain --size N --domain D --out FILE
+#       writes an unsigned message from sender@D with about N body bytes.
+#   trial.py responder --listen ADDR:PORT --count FILE
+#       a scripted MX for call-back probes: 250 to everything; FILE holds
+#       the number of connections it saw.
+#   trial.py cbvstat DB
+#       prints the call-back rows of a stats database, by decision.
 #   trial.py summary FILE
 #       prints the per-run table, the medians and the ratios
 #       strictmx/postfix, smx-all/strictmx (the cost of SPF, DKIM and DMARC
@@ -57,8 +69,8 @@ POLL_COUNT = 0.02	# seconds between maildir counts
 POLL_MEM = 0.2		# seconds between memory samples
 LOG_SETTLE = 2.0	# seconds a log may lag behind the last delivery
 
-SERVERS = ("strictmx", "postfix", "smx-pol", "smx-base", "smx-all",
-           "smx-spf")
+SERVERS = ("strictmx", "postfix", "smx-pol", "smx-base", "smx-mem",
+           "smx-all", "smx-spf")
 # the one line strictmxd logs per message when DKIM or DMARC is on
 AUTH_LINE = re.compile(r" session=(\S+) client=\S+ dkim=(\S+) dmarc=(\S+) "
                        r"from_domain=(\S*) policy=(\S+) disposition=(\S+) "
@@ -468,7 +480,8 @@ def ceiling(argv):
     least (open tmp/NAME O_CREAT|O_EXCL, write 4096 bytes, fsync, close,
     rename into new/, fsync new/), for SECONDS, all in the same DIR/tmp
     and DIR/new. Prints, and with --out appends, the operations per
-    second completed in the window."""
+    second completed in the window. With --trash T, new/ and tmp/ are
+    moved into T afterwards instead of emptied."""
     d = argv[0]
     writers = int(opt(argv, "--writers"))
     seconds = float(opt(argv, "--seconds"))
@@ -516,9 +529,17 @@ def ceiling(argv):
         os.waitpid(pid, 0)
     ok = len(counts) == writers and min(counts) >= 0 and not late
     total = sum(c for c in counts if c > 0)
+    # Moved aside, not unlinked (see clear_maildirs in bench.sh): freeing
+    # the inodes would slow down the next minute of inode allocations.
+    trash = opt(argv, "--trash", "")
     for sub in (new, tmp):
-        for name in os.listdir(sub):
-            os.unlink(os.path.join(sub, name))
+        if trash:
+            os.makedirs(trash, exist_ok=True)
+            os.rename(sub, os.path.join(trash, "ceiling.%d.%s" % (
+                time.monotonic_ns(), os.path.basename(sub))))
+        else:
+            for name in os.listdir(sub):
+                os.unlink(os.path.join(sub, name))
     rate = total / seconds if ok else 0.0
     line = ("server=ceiling-%d load=ceiling rep=%s msgs=%d files=%d/%d ok=%d "
             "smtp_s=%.3f total_s=%.3f msg_per_s=%.1f rss_kb=0 pss_kb=0 "
@@ -795,6 +816,7 @@ RATIOS = (("strictmx", "ceiling", "msg/s only"),
           ("strictmx", "postfix", ""),
           ("smx-pol", "strictmx", ""),
           ("strictmx", "smx-base", ""),
+          ("strictmx", "smx-mem", ""),
           ("smx-all", "strictmx", ""),
           ("smx-spf", "strictmx", ""))
 TARGET_LOAD1 = "s1-1k-1r"
@@ -906,6 +928,7 @@ def targets(figures, got_by_load, argv):
     print("targets (issue 10)")
     both("(a) 1 session 1 KiB 1 rcpt, strictmx/ceiling-1 msg/s",
          (TARGET_LOAD1, "strictmx", "ceiling"), CEIL_TARGET)
+    serial_bound(got_by_load.get(TARGET_LOAD1, {}))
     both("(b) 20 sessions 1 KiB 1 rcpt, strictmx/ceiling-20 msg/s",
          (TARGET_LOAD20, "strictmx", "ceiling"), CEIL_TARGET)
     got = got_by_load.get(TARGET_LOAD20, {})
@@ -923,6 +946,25 @@ def targets(figures, got_by_load, argv):
               % (label, CPU_TARGET))
     both("(d) 20 sessions 1 KiB 1 rcpt, smx-pol/strictmx msg/s",
          (TARGET_LOAD20, "smx-pol", "strictmx"), POL_TARGET)
+
+
+def serial_bound(got):
+    """With one session nothing overlaps: each message costs the SMTP
+    dialogue (smx-mem's rate, maildirs on tmpfs) plus the disk's durable
+    delivery (the ceiling's), one after the other. 1 / (1/mem + 1/ceiling)
+    is the most any server can reach with smtp-source's dialogue on this
+    host; it tells how much of target (a) is left to the server at all."""
+    if not all(k in got and got[k][0] for k in ("smx-mem", "ceiling")):
+        return
+    mem, ceil = got["smx-mem"][0], got["ceiling"][0]
+    bound = 1 / (1 / mem + 1 / ceil)
+    line = ("    the dialogue alone (smx-mem, tmpfs): %.0f msg/s; in series "
+            "with the ceiling's %.0f: at most %.0f msg/s = %.3f of "
+            "ceiling-1" % (mem, ceil, bound, bound / ceil))
+    if "strictmx" in got:
+        line += "; strictmx reaches %.3f of that bound" % (
+            got["strictmx"][0] / bound)
+    print(line)
 
 
 def cbvstat(argv):
