@@ -122,6 +122,8 @@ main_check(const struct conf *conf)
 
 	if (!startcheck_dns_sync(conf, msg, sizeof(msg)))
 		fprintf(stderr, "strictmxd: warning: %s\n", msg);
+	if (startcheck_nofile(conf, 0, msg, sizeof(msg)) == -1)
+		fprintf(stderr, "strictmxd: warning: %s\n", msg);
 	if (geteuid() != 0 || conf->user == NULL) {
 		if (startcheck_dirs(conf, msg, sizeof(msg)) == 0)
 			return 0;
@@ -287,6 +289,14 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	log_init(foreground, verbose);
+	{
+		char msg[512];
+
+		/* Before the first accept: a soft limit of 1024 would pause
+		 * accept() long before max_clients (issue 10). */
+		if (startcheck_nofile(srv.rc->conf, 1, msg, sizeof(msg)) == -1)
+			log_warn("%s", msg);
+	}
 	if (evthread_use_pthreads() == -1 ||
 	    (srv.base = main_event_base()) == NULL) {
 		log_crit("cannot create the event loop");

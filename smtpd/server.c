@@ -94,6 +94,15 @@ runconf_unref(struct runconf *rc)
 	free(rc);
 }
 
+/* The accept queue: a burst of connections (a botnet, 10 000 clients
+ * reconnecting after a restart) beyond it is not refused but stalls: with
+ * the queue full the kernel drops the client's handshake ACK, the client
+ * believes it is connected and waits for a greeting that only comes if a
+ * SYN-ACK retransmission finds room (issue 10's idle bench saw clients
+ * wait for minutes behind 128). The kernel caps it at net.core.somaxconn
+ * (4096 since Linux 5.4). */
+#define SERVER_BACKLOG	1024
+
 /* server_socket - a listening socket; IPv6 ones are V6ONLY so that the
  * default "0.0.0.0:25 [::]:25" binds both families side by side. */
 static evutil_socket_t
@@ -110,7 +119,7 @@ server_socket(const struct conf_listen *l)
 	if (l->ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&l->ss, l->len) == -1 ||
-	    listen(fd, 128) == -1) {
+	    listen(fd, SERVER_BACKLOG) == -1) {
 		int saved = errno;
 
 		close(fd);
@@ -135,8 +144,10 @@ server_listen(struct server *srv)
 			    conf->listen[i].text, strerror(errno));
 			return -1;
 		}
+		/* backlog 0: listening already (-1 would make libevent
+		 * call listen(fd, 128) again, shrinking the queue). */
 		srv->listeners[i] = evconnlistener_new(srv->base,
-		    server_accept_cb, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+		    server_accept_cb, srv, LEV_OPT_CLOSE_ON_FREE, 0, fd);
 		if (srv->listeners[i] == NULL) {
 			close(fd);
 			log_crit("cannot listen on %s", conf->listen[i].text);

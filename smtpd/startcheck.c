@@ -10,6 +10,9 @@
  *	startcheck_dns_stop - forget a check in flight
  *	startcheck_dns_sync - the same, waiting (for `strictmxd -n` only):
  *		1 when at least one server answered, 0 and a message if none
+ *	startcheck_nofile_need - the descriptors max_clients calls for
+ *	startcheck_nofile - raise the soft RLIMIT_NOFILE to the hard one (or
+ *		only look, for -n); 0, or -1 and a warning when it is short
  *
  * The question is the A record of our hostname with RD set (RFC 1035
  * §4.1.1): any well-formed reply with our ID and RCODE NOERROR or NXDOMAIN
@@ -17,6 +20,7 @@
  * HELO, SPF and CBV check would end as a temporary failure (450).
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -366,4 +370,68 @@ startcheck_dns_sync(const struct conf *conf, char *msg, size_t msglen)
 		    "resolver, e.g. apt-get install unbound", c->names);
 	sc_free(c);
 	return answered;
+}
+
+/* What one session holds: its socket, always; while a message comes in,
+ * the tmp/ file and a descriptor per distinct recipient maildir (and its
+ * new/ on the worker) until the 250. The second max_clients leaves room
+ * for a message in progress in every other session; CBV probes hold one
+ * socket each; the rest (listeners, the resolver's socket, SQLite, the
+ * worker's wake-up pipe, the log) is below STARTCHECK_NOFILE_FIXED. Past
+ * the limit nothing breaks: accept() pauses (server.c), a delivery that
+ * cannot open its file answers 451; this only says so before it happens. */
+#define STARTCHECK_NOFILE_FIXED	64
+/* The kernel's default fs.nr_open: a hard limit of "unlimited" cannot be
+ * the soft one, setrlimit(2) refuses more than nr_open. */
+#define STARTCHECK_NOFILE_CAP	1048576
+
+/* startcheck_nofile_need - 2 x max_clients + cbv_max_concurrent + 64. */
+unsigned long
+startcheck_nofile_need(const struct conf *conf)
+{
+	return 2UL * conf->max_clients + conf->cbv_max_concurrent +
+	    STARTCHECK_NOFILE_FIXED;
+}
+
+/* startcheck_nofile - the event loop uses epoll, never select(2), so
+ * FD_SETSIZE does not bound our descriptors, and the soft limit (1024
+ * under systemd unless LimitNOFILE= says otherwise) is only a default for
+ * programs that use select: raise it to the hard limit, as nginx and
+ * systemd's own services do. raise == 0 (strictmxd -n) changes nothing and
+ * judges the hard limit, which the daemon will raise to. Returns 0 when
+ * startcheck_nofile_need fits, -1 with a warning in msg when not. */
+int
+startcheck_nofile(const struct conf *conf, int raise, char *msg,
+    size_t msglen)
+{
+	struct rlimit rl;
+	rlim_t want, have;
+	unsigned long need = startcheck_nofile_need(conf);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		snprintf(msg, msglen, "getrlimit(RLIMIT_NOFILE): %s",
+		    strerror(errno));
+		return -1;
+	}
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >
+	    STARTCHECK_NOFILE_CAP ? STARTCHECK_NOFILE_CAP : rl.rlim_max;
+	have = rl.rlim_cur;
+	if (want > have) {
+		if (!raise)
+			have = want;
+		else {
+			rl.rlim_cur = want;
+			if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+				have = want;
+		}
+	}
+	if (have != RLIM_INFINITY && have < (rlim_t)need) {
+		snprintf(msg, msglen, "max_clients %u needs about %lu file "
+		    "descriptors (2 x max_clients + cbv_max_concurrent + %d), "
+		    "the limit is %llu: raise LimitNOFILE= (systemd) or "
+		    "ulimit -n, or lower max_clients", conf->max_clients, need,
+		    STARTCHECK_NOFILE_FIXED, (unsigned long long)have);
+		return -1;
+	}
+	return 0;
 }

@@ -13,5 +13,7 @@ int	startcheck_dirs(const struct conf *, char *, size_t);
 void	startcheck_dns_start(struct event_base *, const struct conf *);
 void	startcheck_dns_stop(void);
 int	startcheck_dns_sync(const struct conf *, char *, size_t);
+unsigned long startcheck_nofile_need(const struct conf *);
+int	startcheck_nofile(const struct conf *, int, char *, size_t);
 
 #endif

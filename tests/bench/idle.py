@@ -7,6 +7,7 @@
 #           [--conns 10000] [--greeting-only] [--good-source ADDR]
 #           [--good-rcpt ADDR] [--good-msgs 20] [--good-interval 1.0]
 #           [--bound 2.0] [--max-kib 5.0] [--ramp-timeout 180] [--rounds 1]
+#           [--parallel 100]
 #       PID is the strictmxd listening on 127.0.0.1:PORT, DIR its
 #       maildir_root. Steps, each printed:
 #       1. warm-up: two deliveries by the well-behaved client and ten
@@ -16,7 +17,8 @@
 #          addresses, each reads the 220 greeting and (unless
 #          --greeting-only) sends one EHLO and reads its whole reply, so
 #          that the session is past the greeting and holds a HELO name;
-#          then it idles. At most 100 are being set up at any time;
+#          then it idles. At most PARALLEL (--parallel, default 100)
+#          are being set up at any time;
 #       3. the memory and descriptors with all of them held, and
 #          (after - baseline) / CONNS in KiB;
 #       4. the well-behaved client (smtplib, from --good-source) delivers
@@ -29,8 +31,9 @@
 #       Steps 2-5 run ROUNDS times (memory freed by one round is reused
 #       by the next: the per-connection figure of a later round is that
 #       of a daemon past its first peak; a leak shows as growth).
-#       Exit 0 when all CONNS were held, KiB per idle connection (VmRSS)
-#       is below MAX_KIB and every delivery was in time; 1 otherwise.
+#       Exit 0 when all CONNS were held, KiB per idle connection (Rss, of
+#       the first round) is below MAX_KIB, every delivery was in time and
+#       the descriptors came back; 1 otherwise.
 
 import argparse
 import glob
@@ -43,8 +46,7 @@ import statistics
 import sys
 import time
 
-PARALLEL = 100		# connections being set up at once (below the
-			# daemon's listen backlog of 128: see README)
+PARALLEL = 100		# connections being set up at once (--parallel)
 LINE_MAX = 4096		# a reply longer than this is an error
 
 
@@ -71,7 +73,7 @@ def nfds(pid):
 def show(label, pid):
 	rss, pss, priv = proc_mem(pid)
 	n = nfds(pid)
-	print(f"{label:<26} VmRSS {rss:>7} KiB  Pss {pss:>7} KiB  "
+	print(f"{label:<26} Rss {rss:>7} KiB  Pss {pss:>7} KiB  "
 	      f"Private {priv:>7} KiB  fds {n}", flush=True)
 	return rss, pss, priv, n
 
@@ -149,14 +151,14 @@ class Conn:
 		return True
 
 
-def open_idle(n, sources, port, ehlo, deadline):
+def open_idle(n, sources, port, ehlo, deadline, parallel=PARALLEL):
 	"""Open n connections; returns (held list, failed list)."""
 	sel = selectors.DefaultSelector()
 	held, failed = [], []
 	started = 0
 	busy = 0
 	while (started < n or busy > 0) and time.monotonic() < deadline:
-		while started < n and busy < PARALLEL:
+		while started < n and busy < parallel:
 			try:
 				c = Conn(sources[started % len(sources)], port, ehlo)
 			except OSError as e:
@@ -247,9 +249,10 @@ def one_round(args, sources, ehlo, base, rnd):
 	"""Steps 2-5 once; True when every check held."""
 	tag = f"[{rnd}] " if args.rounds > 1 else ""
 	# 2. the idle connections
+	start = proc_mem(args.pid)
 	t0 = time.monotonic()
 	held, failed = open_idle(args.conns, sources, args.port, ehlo,
-				 t0 + args.ramp_timeout)
+				 t0 + args.ramp_timeout, args.parallel)
 	ramp = time.monotonic() - t0
 	print(f"{tag}held {len(held)} of {args.conns} idle connections, set up in "
 	      f"{ramp:.1f} s ({len(held) / ramp:.0f}/s); failed {len(failed)}",
@@ -267,10 +270,16 @@ def one_round(args, sources, ehlo, base, rnd):
 	full = show(f"{tag}with {len(held)} held", args.pid)
 	n = max(1, len(held))
 	per = [(full[i] - base[i]) / n for i in range(3)]
-	print(f"per idle connection:       VmRSS {per[0]:.2f} KiB  "
+	print(f"per idle connection:       Rss {per[0]:.2f} KiB  "
 	      f"Pss {per[1]:.2f} KiB  Private {per[2]:.2f} KiB  "
 	      f"fds +{full[3] - base[3]} ({(full[3] - base[3]) / n:.2f} each)",
 	      flush=True)
+	if rnd > 1:
+		# what this round's connections added to what earlier ones left
+		print(f"   since the round began:  Rss "
+		      f"{(full[0] - start[0]) / n:.2f} KiB per connection "
+		      f"(the baseline figure above includes the memory the "
+		      f"previous round's closes left mapped)")
 
 	# 4. the well-behaved client
 	lat, bad = good_client(args, args.good_msgs, "held")
@@ -310,7 +319,9 @@ def one_round(args, sources, ehlo, base, rnd):
 	if len(held) != args.conns or closed:
 		print(f"FAIL: not all {args.conns} idle connections held")
 		ok = False
-	if per[0] >= args.max_kib:
+	# judged on the first round: later ones stand on what the closes of
+	# the earlier ones left mapped (see README)
+	if rnd == 1 and per[0] >= args.max_kib:
 		print(f"FAIL: {per[0]:.2f} KiB per idle connection >= "
 		      f"{args.max_kib}")
 		ok = False
@@ -339,6 +350,7 @@ def main():
 	ap.add_argument("--max-kib", type=float, default=5.0)
 	ap.add_argument("--ramp-timeout", type=float, default=180.0)
 	ap.add_argument("--rounds", type=int, default=1)
+	ap.add_argument("--parallel", type=int, default=PARALLEL)
 	args = ap.parse_args()
 	sources = args.sources.split(",")
 	ehlo = not args.greeting_only
