@@ -22,6 +22,7 @@
 # Exit status: idle.py's, or 1 when setup failed. A watchdog stops the
 # whole run after 600 s.
 
+# shellcheck disable=SC2317 # cleanup and wait_gone run from the EXIT trap
 set -u
 
 abspath() { realpath -s -m -- "$1"; }
@@ -76,7 +77,6 @@ wait_gone() {
 	return 1
 }
 
-# shellcheck disable=SC2317 # runs from the EXIT trap
 cleanup() {
 	trap - EXIT INT TERM
 	local pid
@@ -108,6 +108,7 @@ chmod 755 "$D"
 
 # --- DNS: a name (A and PTR) for every client address ----------------------
 sources=
+# shellcheck disable=SC2054 # the commas belong to dnsmasq's option values
 dns=(--host-record=good.example,127.0.0.2)
 i=10
 while [ $i -le 29 ]; do
