@@ -60,10 +60,13 @@
 #include "maildir.h"
 #include "maildir_int.h"
 
-/* Deliveries in flight at once. tests/bench/profile.sh with 20 sessions
- * (issue 10): 4 workers 899 msg/s, 8 1096, 16 1367, 32 1523, at about
- * the same CPU per message; beyond the sessions that can be committing at
- * once a worker only waits. -DMAILDIR_WORKERS=N to measure another. */
+/* Deliveries in flight at once. A worker that links while an fsync of
+ * that new/ runs joins the next one (maildir_sync.c), so more workers mean
+ * fewer directory fsyncs per message, up to the number of sessions that
+ * can be committing at once; beyond that a worker only waits. With 20
+ * sessions (tests/bench/profile.sh, issue 10) 4 and 8 workers were slower
+ * than 16, 32 no faster within this VM's noise. -DMAILDIR_WORKERS=N to
+ * measure another. */
 #ifndef MAILDIR_WORKERS
 #define MAILDIR_WORKERS	16
 #endif
