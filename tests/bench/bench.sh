@@ -16,7 +16,7 @@
 #   BENCH_SECTIONS  which parts run, comma-separated (default
 #                 disk,policy,auth): disk (the matrix: sessions 1, 10, 20 x
 #                 1 KiB, 100 KiB x 1, 5 recipients; strictmx and Postfix),
-#                 policy (smx-pol and smx-base beside strictmx on the 1- and
+#                 policy (smx-pol, smx-mem, smx-base beside strictmx on the 1- and
 #                 20-session 1 KiB 1-recipient loads; alone, only those two
 #                 loads run), auth (SPF, DKIM, DMARC: smx-all and smx-spf
 #                 against strictmx, 4 KiB signed message, 20 sessions). The
@@ -84,6 +84,8 @@ set -u
 abspath() { realpath -s -m -- "$1"; }
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 
 if [ "${STRICTMX_BENCH_NS:-}" != 1 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
@@ -184,30 +186,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# wait_gone PID SECONDS - true once PID has exited (or is a zombie)
-wait_gone() {
-	local i=0
-	while [ "$i" -lt $(($2 * 10)) ]; do
-		[ -e "/proc/$1" ] || return 0
-		case $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) in
-		Z | "") return 0 ;;
-		esac
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
-# wait_listen PORT SECONDS - true once something listens on 127.0.0.1:PORT
-wait_listen() {
-	local i=0
-	while [ "$i" -lt $(($2 * 10)) ]; do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 
 # clear_maildirs ROOT - empty new/, cur/ and tmp/ of every maildir below
 # ROOT by moving each non-empty one into $D/trash (same filesystem) and
@@ -401,15 +379,8 @@ start_smx() {
 	for u in postmaster $USERS; do
 		printf '%s@bench.example %s\n' "$u" "$u" >>"$dir/recipients"
 	done
-	cat >"$dir/strictmx.conf" <<EOF
-listen			127.0.0.1:$port
-hostname		mx.bench.example
-domains			bench.example
-recipients		recipients
-maildir_root		$dir/mail
-stats_db		$dir/db/stats.db
-resolver		127.0.0.1
-user			nobody
+	smx_conf "$dir" "$port" >"$dir/strictmx.conf"
+	cat >>"$dir/strictmx.conf" <<EOF
 spf_policy		$spf
 dkim_verify		$dkim
 dmarc_policy		$dmarc

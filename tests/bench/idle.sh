@@ -28,6 +28,8 @@ set -u
 abspath() { realpath -s -m -- "$1"; }
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 
 if [ "${STRICTMX_IDLE_NS:-}" != 1 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
@@ -63,19 +65,6 @@ DNS_PID=
 say() { printf '%s\n' "$*"; }
 die() { printf 'idle.sh: %s\n' "$*" >&2; exit 1; }
 
-# wait_gone PID SECONDS - true once PID has exited (or is a zombie)
-wait_gone() {
-	local i=0
-	while [ "$i" -lt $(($2 * 10)) ]; do
-		[ -e "/proc/$1" ] || return 0
-		case $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) in
-		Z | "") return 0 ;;
-		esac
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 
 cleanup() {
 	trap - EXIT INT TERM
@@ -133,20 +122,11 @@ mkdir -p "$D/mail" "$D/db"
 chown nobody:nogroup "$D/mail" "$D/db"
 printf 'user@bench.example user\npostmaster@bench.example postmaster\n' \
 	>"$D/recipients"
-cat >"$D/strictmx.conf" <<EOF
-listen			127.0.0.1:$PORT
-hostname		mx.bench.example
-domains			bench.example
-recipients		recipients
-maildir_root		$D/mail
-stats_db		$D/db/stats.db
-resolver		127.0.0.1
-user			nobody
-helo_policy		off
-sender_policy		off
-spf_policy		off
-dkim_verify		no
-dmarc_policy		off
+{
+	smx_conf "$D" "$PORT"
+	smx_policies_off
+} >"$D/strictmx.conf"
+cat >>"$D/strictmx.conf" <<EOF
 greet_delay		0s
 timeout_command		30m
 max_clients		$((CONNS + 100))

@@ -21,6 +21,9 @@
 # next minutes slower (recently_deleted(), fs/ext4/ialloc.c), which would
 # bill one daemon for the cleanup after another.
 set -u
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 
 if [ "${STRICTMX_PROFILE_NS:-}" != 1 ]; then
 	[ "$(id -u)" -eq 0 ] || { echo "profile.sh: run as root" >&2; exit 1; }
@@ -93,31 +96,16 @@ for smx in "$@"; do
 	mkdir -p "$dir/mail" "$dir/db"
 	chown nobody:nogroup "$dir/mail" "$dir/db"
 	for u in postmaster user; do printf '%s@bench.example %s\n' "$u" "$u"; done >"$dir/recipients"
-	cat >"$dir/strictmx.conf" <<EOF
-listen			127.0.0.1:2525
-hostname		mx.bench.example
-domains			bench.example
-recipients		recipients
-maildir_root		$dir/mail
-stats_db		$dir/db/stats.db
-resolver		127.0.0.1
-user			nobody
-helo_policy		off
-sender_policy		off
-spf_policy		off
-dkim_verify		no
-dmarc_policy		off
-max_clients_per_ip	1000
-EOF
+	{
+		smx_conf "$dir" 2525
+		smx_policies_off
+		printf 'max_clients_per_ip\t1000\n'
+	} >"$dir/strictmx.conf"
 	"$smx" -d -f "$dir/strictmx.conf" </dev/null >"$dir/log" 2>&1 &
 	pid=$!
 	PIDS="$PIDS $pid"
-	i=0
-	until ss -Hltn 'sport = :2525' | grep -q .; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { echo "profile.sh: $smx does not listen: $(tail -3 "$dir/log")" >&2; exit 1; }
-		sleep 0.1
-	done
+	wait_listen 2525 10 ||
+		{ echo "profile.sh: $smx does not listen: $(tail -3 "$dir/log")" >&2; exit 1; }
 	send 200 >/dev/null 2>&1
 	c0=$(cpu_ticks $pid)
 	perf record -g -p $pid -o "$dir/perf.data" >/dev/null 2>&1 &
