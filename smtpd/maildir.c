@@ -185,7 +185,8 @@ maildir_name(struct maildir_msg *m, const char *hostname)
 	return 0;
 }
 
-/* maildir_open - create missing maildirs and open a new message in tmp/ */
+/* maildir_open - create missing maildirs and name a new message; NULL and
+ * *err on failure */
 
 struct maildir_msg *
 maildir_open(const char *const *maildirs, size_t n, const char *hostname,
