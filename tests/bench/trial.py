@@ -288,20 +288,26 @@ def authres_seen(maildirs, authserv_id):
     return files, good
 
 
+def header_section(domain, subject, num, eol):
+    """The header fields of a bench message from sender@domain, and the
+    empty line after them, each line ended by eol."""
+    return eol.join(("From: Bench Sender <sender@%s>" % domain,
+                     "To: user@bench.example",
+                     "Subject: strictmx benchmark, %s" % subject,
+                     "Date: Sun, 06 Dec 2026 12:00:00 +0000",
+                     "Message-ID: <bench.%d@%s>" % (num, domain),
+                     "MIME-Version: 1.0",
+                     "Content-Type: text/plain; charset=us-ascii",
+                     "", ""))
+
+
 def message(argv):
     """The signed message of the loads (see the top of this file)."""
     import dkim	# python3-dkim; only this subcommand needs it
     keyfile, txt = opt(argv, "--key"), opt(argv, "--txt")
     domain, sel = opt(argv, "--domain"), opt(argv, "--selector")
     size, out = int(opt(argv, "--size")), opt(argv, "--out")
-    head = ("From: Bench Sender <sender@%s>\r\n"
-            "To: user@bench.example\r\n"
-            "Subject: strictmx benchmark, DKIM-signed\r\n"
-            "Date: Sun, 06 Dec 2026 12:00:00 +0000\r\n"
-            "Message-ID: <bench.1@%s>\r\n"
-            "MIME-Version: 1.0\r\n"
-            "Content-Type: text/plain; charset=us-ascii\r\n"
-            "\r\n" % (domain, domain))
+    head = header_section(domain, "DKIM-signed", 1, "\r\n")
     # about size bytes of body in lines of 64 bytes, like smtp-source -l
     line = "La de da de da %04d. " * 3
     body, i = [], 0
@@ -338,15 +344,8 @@ def plain(argv):
     lines of 72 bytes plus LF, each numbered, so that a file cut short or
     with a line lost or doubled does not end with the same bytes."""
     size, out = int(opt(argv, "--size")), opt(argv, "--out")
-    head = ("From: Bench Sender <sender@%s>\n"
-            "To: user@bench.example\n"
-            "Subject: strictmx benchmark, %d bytes of body\n"
-            "Date: Sun, 06 Dec 2026 12:00:00 +0000\n"
-            "Message-ID: <bench.%d@%s>\n"
-            "MIME-Version: 1.0\n"
-            "Content-Type: text/plain; charset=us-ascii\n"
-            "\n" % (opt(argv, "--domain"), size, size,
-                    opt(argv, "--domain")))
+    head = header_section(opt(argv, "--domain"), "%d bytes of body" % size,
+                          size, "\n")
     body, n, i = [], 0, 0
     while n < size:
         line = ("%06d %s" % (i, "The quick brown fox jumps over the lazy "
