@@ -189,8 +189,9 @@ main_daemonize(void)
 	return 0;
 }
 
-/* main_release - free what a failed start had made (each part may be
- * missing): listeners, signal events, the loop, the configuration. */
+/* main_release - stop the modules and free what the start made, after
+ * the loop ended or a start failed (then each part may be missing):
+ * listeners, signal events, timers, the configuration, the loop. */
 static void
 main_release(struct server *srv, struct event **sigs)
 {
@@ -208,9 +209,13 @@ main_release(struct server *srv, struct event **sigs)
 	free(srv->listeners);
 	for (i = 0; sigs[i] != NULL; i++)
 		event_free(sigs[i]);
+	if (srv->stop_timer != NULL)
+		event_free(srv->stop_timer);
+	if (srv->accept_timer != NULL)
+		event_free(srv->accept_timer);
+	runconf_unref(srv->rc);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
-	runconf_unref(srv->rc);
 }
 
 /* main_event_base - the loop. With epoll, changes to the watched events
@@ -348,22 +353,7 @@ main(int argc, char **argv)
 	event_base_dispatch(srv.base);
 
 	log_info("shutdown: stopped");
-	startcheck_dns_stop();
-	cbv_shutdown();
-	sender_shutdown();
-	dmarc_shutdown();
-	resolver_shutdown();
-	maildir_worker_stop();
-	stats_close();
-	for (i = 0; signo[i] != 0; i++)
-		event_free(sigs[i]);
-	if (srv.stop_timer != NULL)
-		event_free(srv.stop_timer);
-	if (srv.accept_timer != NULL)
-		event_free(srv.accept_timer);
-	free(srv.listeners);
-	runconf_unref(srv.rc);
-	event_base_free(srv.base);
+	main_release(&srv, sigs);
 	return 0;
 
 fail:
