@@ -182,14 +182,19 @@ def tcp_counters():
     return got.get("RetransSegs", 0), got.get("ListenDrops", 0)
 
 
-def count_new(maildirs):
-    n = 0
+def delivered(maildirs):
+    """The paths of the files in the new/ directories below maildirs."""
     for d in glob.glob(os.path.join(maildirs, "*", "new")):
         try:
-            n += len(os.listdir(d))
+            names = os.listdir(d)
         except OSError:
-            pass
-    return n
+            continue
+        for n in names:
+            yield os.path.join(d, n)
+
+
+def count_new(maildirs):
+    return sum(1 for _ in delivered(maildirs))
 
 
 def file_size(path):
@@ -262,29 +267,24 @@ def authres_seen(maildirs, authserv_id):
     DKIM-Signature (the bench's message starts with it)."""
     files = good = 0
     want = ("authentication-results: %s;" % authserv_id).encode()
-    for d in glob.glob(os.path.join(maildirs, "*", "new")):
+    for path in delivered(maildirs):
         try:
-            names = os.listdir(d)
+            with open(path, "rb") as f:
+                head = f.read(HEAD_MAX)
         except OSError:
             continue
-        for n in names:
-            try:
-                with open(os.path.join(d, n), "rb") as f:
-                    head = f.read(HEAD_MAX)
-            except OSError:
-                continue
-            files += 1
-            top = head.split(b"\nDKIM-Signature:", 1)[0]
-            if top.startswith(b"DKIM-Signature:"):
-                continue	# nothing of ours on top
-            # unfold (RFC 5322 2.2.3), then one field a line
-            top = re.sub(rb"\r?\n[ \t]+", b" ", top).lower()
-            for field in top.splitlines():
-                if field.startswith(want) and \
-                        re.search(rb"[; ]dkim=pass[ ;]", field + b";") and \
-                        re.search(rb"[; ]dmarc=pass[ ;]", field + b";"):
-                    good += 1
-                    break
+        files += 1
+        top = head.split(b"\nDKIM-Signature:", 1)[0]
+        if top.startswith(b"DKIM-Signature:"):
+            continue	# nothing of ours on top
+        # unfold (RFC 5322 2.2.3), then one field a line
+        top = re.sub(rb"\r?\n[ \t]+", b" ", top).lower()
+        for field in top.splitlines():
+            if field.startswith(want) and \
+                    re.search(rb"[; ]dkim=pass[ ;]", field + b";") and \
+                    re.search(rb"[; ]dmarc=pass[ ;]", field + b";"):
+                good += 1
+                break
     return files, good
 
 
@@ -372,23 +372,18 @@ def bodies_seen(maildirs, tail):
     """(files, files that end with tail) in the new/ directories below
     maildirs: one seek and one read of len(tail) bytes per file."""
     files = good = 0
-    for d in glob.glob(os.path.join(maildirs, "*", "new")):
+    for path in delivered(maildirs):
+        files += 1
         try:
-            names = os.listdir(d)
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                if f.tell() < len(tail):
+                    continue
+                f.seek(-len(tail), os.SEEK_END)
+                if f.read() == tail:
+                    good += 1
         except OSError:
             continue
-        for n in names:
-            files += 1
-            try:
-                with open(os.path.join(d, n), "rb") as f:
-                    f.seek(0, os.SEEK_END)
-                    if f.tell() < len(tail):
-                        continue
-                    f.seek(-len(tail), os.SEEK_END)
-                    if f.read() == tail:
-                        good += 1
-            except OSError:
-                continue
     return files, good
 
 
