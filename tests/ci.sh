@@ -65,8 +65,8 @@ else
 	status=1 broken=$((broken + 1))
 fi
 
-echo "== fuzzing the parsers (libFuzzer, 15 s each)"
-sh tests/fuzz/run.sh -t 15 >build-asan/fuzz.log 2>&1 || status=1
+echo "== fuzzing the parsers (libFuzzer, 8 s each)"
+sh tests/fuzz/run.sh -t 8 >build-asan/fuzz.log 2>&1 || status=1
 awk '/^ok /{ n++; print "ok " n " - " $2 } /^FAIL /{ n++; print "not ok " n " - " $0 }' \
 	build-asan/fuzz.log | tee build-asan/fuzz.tap
 
