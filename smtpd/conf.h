@@ -45,6 +45,7 @@ struct conf {
 	char		*stats_db;
 	char		**resolver;		/* NULL/0: system; as written */
 	unsigned	 resolver_timeout;	/* one lookup, seconds */
+	unsigned	 resolver_cache_size;	/* answers kept, 0: none */
 	struct conf_listen *resolver_addr;	/* the same, parsed (port 53
 						 * when none is written) */
 	size_t		 nresolver;		/* entries in both arrays */

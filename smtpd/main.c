@@ -27,6 +27,7 @@
 #include "conf.h"
 #include "table.h"
 #include "resolver.h"
+#include "resolver_cache.h"
 #include "sender.h"
 #include "spf.h"
 #include "dkim.h"
@@ -201,6 +202,7 @@ main_release(struct server *srv, struct event **sigs)
 	cbv_shutdown();
 	sender_shutdown();
 	dmarc_shutdown();
+	resolver_cache_log("exit");
 	resolver_shutdown();
 	maildir_worker_stop();
 	stats_close();

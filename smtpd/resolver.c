@@ -32,6 +32,11 @@
  * it at once as RESOLVER_TEMPFAIL with res->truncated set (RFC 7208 §4.4:
  * an incomplete answer is a temporary error, never a partial answer).
  *
+ * Answers with records are kept for their TTL (resolver_cache.c, at most
+ * resolver_cache_size of them); a lookup they answer is delivered through
+ * the loop like any other, so callers cannot tell the difference but for
+ * the time it takes.
+ *
  * Reconfiguration (SIGHUP) builds a new udns context for new queries; the
  * queries in flight finish on the old one, which is freed after its last
  * query ends.
@@ -57,6 +62,7 @@
 #include "conf.h"
 #include "log.h"
 #include "resolver.h"
+#include "resolver_cache.h"
 #include "xmalloc.h"
 
 /* udns's own retry schedule: 1 s, 2 s, 4 s, 8 s per server round (15 s
@@ -66,15 +72,6 @@
 #define RESOLVER_UDNS_NTRIES	4
 /* Receive buffer asked for the udns socket (see resolver_ctx_new). */
 #define RESOLVER_RCVBUF		(1024 * 1024)
-
-enum resolver_type {
-	RESOLVER_T_A,
-	RESOLVER_T_AAAA,
-	RESOLVER_T_PTR,
-	RESOLVER_T_MX,
-	RESOLVER_T_TXT,
-	RESOLVER_T_LAST,
-};
 
 static const char *const resolver_type_names[RESOLVER_T_LAST] = {
 	[RESOLVER_T_A] = "A", [RESOLVER_T_AAAA] = "AAAA",
@@ -335,6 +332,7 @@ resolver_init(struct event_base *base, const struct conf *conf)
 	resolver_base = base;
 	if ((resolver_cur = resolver_ctx_new(conf)) == NULL)
 		return -1;
+	resolver_cache_setsize(conf != NULL ? conf->resolver_cache_size : 0);
 	if (conf != NULL && conf->resolver_timeout > 0)
 		resolver_set_timeout(conf->resolver_timeout);
 	return 0;
@@ -353,6 +351,8 @@ resolver_reconfigure(const struct conf *conf)
 		return -1;
 	resolver_retire(resolver_cur);
 	resolver_cur = rc;
+	/* The new servers may answer otherwise: start from nothing. */
+	resolver_cache_setsize(conf != NULL ? conf->resolver_cache_size : 0);
 	if (conf != NULL && conf->resolver_timeout > 0)
 		resolver_set_timeout(conf->resolver_timeout);
 	return 0;
@@ -420,6 +420,7 @@ resolver_done(struct resolver_query *q, struct resolver_result *res)
 		res->status = RESOLVER_TEMPFAIL;
 		res->truncated = 1;
 	}
+	resolver_cache_put(q->type, q->qname, resolver_cache_now(), res);
 	if (q->in_submit) {
 		/* Never call back from inside the submit call: park the
 		 * answer and let the loop deliver it. */
@@ -517,6 +518,7 @@ resolver_a4_cb(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *arg)
 	int i;
 
 	resolver_result_start(&res, ctx, rr);
+	res.ttl = rr != NULL ? rr->dnsa4_ttl : 0;
 	for (i = 0; rr != NULL && i < rr->dnsa4_nrr &&
 	    res.n < RESOLVER_MAX_RR; i++) {
 		sin = (struct sockaddr_in *)&res.addr[res.n++];
@@ -536,6 +538,7 @@ resolver_a6_cb(struct dns_ctx *ctx, struct dns_rr_a6 *rr, void *arg)
 	int i;
 
 	resolver_result_start(&res, ctx, rr);
+	res.ttl = rr != NULL ? rr->dnsa6_ttl : 0;
 	for (i = 0; rr != NULL && i < rr->dnsa6_nrr &&
 	    res.n < RESOLVER_MAX_RR; i++) {
 		sin6 = (struct sockaddr_in6 *)&res.addr[res.n++];
@@ -554,6 +557,7 @@ resolver_ptr_cb(struct dns_ctx *ctx, struct dns_rr_ptr *rr, void *arg)
 	int i;
 
 	resolver_result_start(&res, ctx, rr);
+	res.ttl = rr != NULL ? rr->dnsptr_ttl : 0;
 	for (i = 0; rr != NULL && i < rr->dnsptr_nrr &&
 	    res.n < RESOLVER_MAX_RR; i++)
 		if (resolver_copy_name(res.name[res.n], rr->dnsptr_ptr[i]) == 0)
@@ -575,6 +579,7 @@ resolver_mx_cb(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *arg)
 	int i;
 
 	resolver_result_start(&res, ctx, rr);
+	res.ttl = rr != NULL ? rr->dnsmx_ttl : 0;
 	for (i = 0; rr != NULL && i < rr->dnsmx_nrr &&
 	    res.n < RESOLVER_MAX_RR; i++) {
 		if (resolver_copy_name(res.mx[res.n].name,
@@ -611,6 +616,7 @@ resolver_txt_cb(struct dns_ctx *ctx, struct dns_rr_txt *rr, void *arg)
 	int i;
 
 	resolver_result_start(&res, ctx, rr);
+	res.ttl = rr != NULL ? rr->dnstxt_ttl : 0;
 	for (i = 0; rr != NULL && i < rr->dnstxt_nrr &&
 	    res.n < RESOLVER_MAX_RR; i++) {
 		len = (size_t)rr->dnstxt_txt[i].len;
@@ -652,6 +658,29 @@ resolver_query_new(enum resolver_type type, const char *qname,
 	return q;
 }
 
+/* resolver_cached - 1 if the cache answers q: the answer is parked and
+ * the loop delivers it, as it would a deferred one. */
+static int
+resolver_cached(struct resolver_query *q)
+{
+	struct timeval tv = { 0, 0 };
+	struct resolver_result *res = xmalloc(sizeof(*res));
+	char buf[LOG_PRINTABLE_SIZE];
+
+	if (!resolver_cache_get(q->type, q->qname, resolver_cache_now(),
+	    res)) {
+		free(res);
+		return 0;
+	}
+	if (log_verbose())
+		log_debug("resolver: %s %s: from the cache, %u s left",
+		    resolver_type_names[q->type], log_printable(buf,
+		    sizeof(buf), q->qname, strlen(q->qname)), res->ttl);
+	q->deferred = res;
+	evtimer_add(q->ev, &tv);
+	return 1;
+}
+
 /* resolver_query_submitted - finish a submission: NULL (and q freed) if
  * udns refused it, else q listed with its deadline armed. */
 static struct resolver_query *
@@ -686,7 +715,9 @@ resolver_a(const char *name, resolver_fn *fn, void *arg)
 	struct resolver_query *q;
 
 	q = resolver_query_new(RESOLVER_T_A, name, fn, arg);
-	return q == NULL ? NULL : resolver_query_submitted(q,
+	if (q == NULL)
+		return NULL;
+	return resolver_query_submitted(q, resolver_cached(q) ? NULL :
 	    dns_submit_a4(q->rc->dns, name, DNS_NOSRCH, resolver_a4_cb, q));
 }
 
@@ -696,7 +727,9 @@ resolver_aaaa(const char *name, resolver_fn *fn, void *arg)
 	struct resolver_query *q;
 
 	q = resolver_query_new(RESOLVER_T_AAAA, name, fn, arg);
-	return q == NULL ? NULL : resolver_query_submitted(q,
+	if (q == NULL)
+		return NULL;
+	return resolver_query_submitted(q, resolver_cached(q) ? NULL :
 	    dns_submit_a6(q->rc->dns, name, DNS_NOSRCH, resolver_a6_cb, q));
 }
 
@@ -719,6 +752,8 @@ resolver_ptr(const struct sockaddr *sa, resolver_fn *fn, void *arg)
 		return NULL;
 	if ((q = resolver_query_new(RESOLVER_T_PTR, text, fn, arg)) == NULL)
 		return NULL;
+	if (resolver_cached(q))
+		return resolver_query_submitted(q, NULL);
 	if (ss.ss_family == AF_INET)
 		return resolver_query_submitted(q, dns_submit_a4ptr(q->rc->dns,
 		    ip, resolver_ptr_cb, q));
@@ -732,7 +767,9 @@ resolver_mx(const char *name, resolver_fn *fn, void *arg)
 	struct resolver_query *q;
 
 	q = resolver_query_new(RESOLVER_T_MX, name, fn, arg);
-	return q == NULL ? NULL : resolver_query_submitted(q,
+	if (q == NULL)
+		return NULL;
+	return resolver_query_submitted(q, resolver_cached(q) ? NULL :
 	    dns_submit_mx(q->rc->dns, name, DNS_NOSRCH, resolver_mx_cb, q));
 }
 
@@ -742,7 +779,9 @@ resolver_txt(const char *name, resolver_fn *fn, void *arg)
 	struct resolver_query *q;
 
 	q = resolver_query_new(RESOLVER_T_TXT, name, fn, arg);
-	return q == NULL ? NULL : resolver_query_submitted(q,
+	if (q == NULL)
+		return NULL;
+	return resolver_query_submitted(q, resolver_cached(q) ? NULL :
 	    dns_submit_txt(q->rc->dns, name, DNS_C_IN, DNS_NOSRCH,
 	    resolver_txt_cb, q));
 }
@@ -777,5 +816,6 @@ resolver_shutdown(void)
 		resolver_cur = NULL;
 		resolver_retire(rc);
 	}
+	resolver_cache_setsize(0);
 	resolver_base = NULL;
 }

@@ -36,6 +36,7 @@ struct resolver_mx {
 struct resolver_result {
 	enum resolver_status	 status;
 	int			 truncated;	/* TC set: status TEMPFAIL */
+	unsigned		 ttl;		/* seconds it may be kept */
 	size_t			 n;
 	/* Exactly one array is used, by the query type. */
 	struct sockaddr_storage	 addr[RESOLVER_MAX_RR];	/* A, AAAA */

@@ -28,6 +28,7 @@
 #include "table.h"
 #include "cidr.h"
 #include "resolver.h"
+#include "resolver_cache.h"
 #include "startcheck.h"
 #include "sender.h"
 #include "cbv.h"
@@ -319,6 +320,7 @@ server_reload(struct server *srv)
 	/* XXX the resolver servers, the dmp_table and the CBV limits and
 	 * timeouts are process-wide: sessions in progress get them from
 	 * the new config too (the rest of their config stays theirs). */
+	resolver_cache_log("reload");
 	if (resolver_reconfigure(rc->conf) == 0)
 		startcheck_dns_start(srv->base, rc->conf);
 	sender_reconfigure(rc->conf);

@@ -12,7 +12,9 @@
 #     test zone below;
 #   a python3 UDP server on 127.0.0.2:53 that never answers, and on
 #     127.0.0.3:53 one that answers with a truncated (TC) reply, a garbled
-#     one, one with a wrong query id, or SERVFAIL, and for edns.test a TXT
+#     one, one with a wrong query id, or SERVFAIL, for ttl1.test and
+#     ttl0.test an A record of TTL 1 or 0 that counts the queries, and for
+#     edns.test a TXT
 #     record naming the EDNS0 UDP size of the query ("udpsize=N", or
 #     "no-opt" when it carried no OPT record).
 # Exit status: the test's (0 pass, 1 fail), 77 when the tools are missing.
@@ -55,7 +57,7 @@ dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
     --user=root --group= \
     --no-resolv --no-hosts --port=53 --bind-interfaces \
     --listen-address=127.0.0.1,::1 \
-    --log-queries --log-facility="$tmp/dnsmasq.log" \
+    --log-queries --log-facility="$tmp/dnsmasq.log" --local-ttl=60 \
     --local=/test/ --local=/127.in-addr.arpa/ \
     --local=/8.b.d.0.1.0.0.2.ip6.arpa/ \
     --host-record=good.test,127.0.0.5 \
@@ -92,6 +94,7 @@ def edns0_size(pkt, i):
     return struct.unpack(">H", pkt[i + 3:i + 5])[0]
 
 silent, broken = server("127.0.0.2"), server("127.0.0.3")
+seen = {}
 while True:
     ready, _, _ = select.select([silent, broken], [], [])
     for s in ready:
@@ -111,6 +114,14 @@ while True:
             txt = ("udpsize=%d" % opt if opt is not None else
                    "no-opt").encode()
             extra += struct.pack(">HB", len(txt) + 1, len(txt)) + txt
+        elif name in ("ttl1.test", "ttl0.test"):
+            # A, TTL 1 or 0: 127.0.1.N or 127.0.2.N for the Nth query
+            # of the name, so the test sees which answers it asked for.
+            seen[name] = seen.get(name, 0) + 1
+            ttl = 1 if name == "ttl1.test" else 0
+            flags, an = 0x8580, 1
+            extra = (b"\xc0\x0c\x00\x01\x00\x01" + struct.pack(">IH", ttl, 4)
+                     + bytes([127, 0, 2 - ttl, seen[name] % 256]))
         elif name == "tc.test":         # QR AA TC RD RA, no answer
             flags, an, extra = 0x8780, 0, b""
         elif name == "garbled.test":    # one answer, cut short

@@ -165,6 +165,9 @@ static const struct {
 	{ "hostname Mail.Example.ORG", V_STR, O(hostname), 0,
 	    "Mail.Example.ORG" },
 	{ "resolver_timeout 2s", V_UINT, O(resolver_timeout), 2, NULL },
+	{ "resolver_cache_size 0", V_UINT, O(resolver_cache_size), 0, NULL },
+	{ "resolver_cache_size 100000", V_UINT, O(resolver_cache_size),
+	    100000, NULL },
 	{ "spf_policy log", V_INT, O(spf_policy), POLICY_LOG, NULL },
 	{ "spf_on_fail accept", V_INT, O(spf_on_fail), VERDICT_ACCEPT, NULL },
 	{ "spf_on_temperror tempfail", V_INT, O(spf_on_temperror),
@@ -261,6 +264,9 @@ static const struct {
 	{ BASE "client_ipv6_prefix 129\n",
 	    "FILE:4: value \"129\" of client_ipv6_prefix out of range: must "
 	    "be between 32 and 128\n" },
+	{ BASE "resolver_cache_size 1000001\n",
+	    "FILE:4: value \"1000001\" of resolver_cache_size out of range: "
+	    "must be between 0 and 1000000\n" },
 	{ BASE "resolver_timeout 2m\n",
 	    "FILE:4: value \"2m\" of resolver_timeout out of range: must be "
 	    "between 1s and 1m\n" },
@@ -728,7 +734,7 @@ START_TEST(test_cannot_open)
 END_TEST
 
 /* conf_keys: DESIGN §3's 44 keys, §8's SPF keys and authserv_id, and
- * resolver_timeout (issue 8), each once, each with a default text. */
+ * resolver_timeout (issue 8), resolver_cache_size (issue 10), each once, each with a default text. */
 START_TEST(test_keys)
 {
 	static const char *const design[] = {
@@ -749,7 +755,8 @@ START_TEST(test_keys)
 		"cbv_max_concurrent", "cbv_max_per_domain",
 		"cbv_max_per_client_minute", "cbv_max_per_domain_minute",
 		"cbv_forbidden_networks", "dmp_table",
-		"local_sender_networks", "resolver_timeout", "spf_policy",
+		"local_sender_networks", "resolver_timeout",
+		"resolver_cache_size", "spf_policy",
 		"spf_on_fail", "spf_on_temperror", "spf_on_permerror",
 		"cbv_skip_on_spf_pass", "authserv_id", "dkim_verify",
 		"dkim_max_signatures", "dmarc_policy",

@@ -28,6 +28,7 @@
 #include "helo.h"
 #include "log.h"
 #include "resolver.h"
+#include "resolver_cache.h"
 #include "xmalloc.h"
 
 #define DNSMASQ		"127.0.0.1"
@@ -259,6 +260,103 @@ START_TEST(test_lookup)
 	    resolver_status_text(last.status));
 	result_text(lookup_rows[_i].type, got, sizeof(got));
 	ck_assert_str_eq(got, lookup_rows[_i].want);
+}
+END_TEST
+
+/* conf_cache - the servers of list, with an answer cache of n entries. */
+static void
+conf_cache(const char *list, unsigned n)
+{
+	struct conf *c = conf_servers(list);
+
+	c->resolver_cache_size = n;
+	ck_assert_int_eq(resolver_reconfigure(c), 0);
+}
+
+/* Every lookup_rows answer again with the cache on (dnsmasq serves TTL
+ * 60): an answer with records comes from the cache the second time, the
+ * same to the byte; a negative one is asked again. */
+START_TEST(test_lookup_cached)
+{
+	struct resolver_cache_stats before, after;
+	static struct resolver_result first;
+	char got[1024];
+	int kept = lookup_rows[_i].status == RESOLVER_OK;
+
+	conf_cache(DNSMASQ, 64);
+	lookup(lookup_rows[_i].type, lookup_rows[_i].query, 3.0);
+	memcpy(&first, &last, sizeof(first));
+	resolver_cache_stats(&before);
+	ck_assert_uint_eq(before.entries, kept ? 1 : 0);
+	lookup(lookup_rows[_i].type, lookup_rows[_i].query, 3.0);
+	resolver_cache_stats(&after);
+	ck_assert_uint_eq(after.hits - before.hits, kept ? 1 : 0);
+	ck_assert_uint_eq(after.misses - before.misses, kept ? 0 : 1);
+	ck_assert_int_eq(last.status, lookup_rows[_i].status);
+	result_text(lookup_rows[_i].type, got, sizeof(got));
+	ck_assert_uint_eq(last.n, first.n);
+	ck_assert_mem_eq(last.addr, first.addr, sizeof(last.addr));
+	ck_assert_mem_eq(last.name, first.name, sizeof(last.name));
+	ck_assert_mem_eq(last.mx, first.mx, sizeof(last.mx));
+	ck_assert_mem_eq(last.txt, first.txt, sizeof(last.txt));
+	if (kept)
+		ck_assert_uint_le(last.ttl, 60);
+}
+END_TEST
+
+/* a_last - the last octet of the only A record of the last answer. */
+static unsigned
+a_last(void)
+{
+	ck_assert_int_eq(last.status, RESOLVER_OK);
+	ck_assert_uint_eq(last.n, 1);
+	return ntohl(((struct sockaddr_in *)&last.addr[0])->sin_addr.s_addr) &
+	    0xff;
+}
+
+/* The server at BROKEN numbers its answers: the cache keeps one of TTL 1
+ * for a second, never one of TTL 0, and a reload forgets everything. */
+START_TEST(test_cache_ttl)
+{
+	conf_cache(BROKEN, 16);
+	lookup("a", "ttl1.test", 3.0);
+	ck_assert_uint_eq(a_last(), 1);
+	lookup("a", "TTL1.test.", 3.0);
+	ck_assert_uint_eq(a_last(), 1);			/* the cache's */
+	lookup("a", "ttl0.test", 3.0);
+	ck_assert_uint_eq(a_last(), 1);
+	lookup("a", "ttl0.test", 3.0);
+	ck_assert_uint_eq(a_last(), 2);			/* asked again */
+	run_for(1.1);
+	lookup("a", "ttl1.test", 3.0);
+	ck_assert_uint_eq(a_last(), 2);			/* expired */
+	lookup("a", "ttl1.test", 3.0);
+	ck_assert_uint_eq(a_last(), 2);
+	conf_cache(BROKEN, 16);				/* a reload */
+	lookup("a", "ttl1.test", 3.0);
+	ck_assert_uint_eq(a_last(), 3);
+	/* Off: every lookup is a query. */
+	conf_cache(BROKEN, 0);
+	lookup("a", "ttl1.test", 3.0);
+	ck_assert_uint_eq(a_last(), 4);
+	lookup("a", "ttl1.test", 3.0);
+	ck_assert_uint_eq(a_last(), 5);
+}
+END_TEST
+
+/* A cached answer is still cancellable: its callback never runs. */
+START_TEST(test_cache_cancel)
+{
+	struct resolver_query *q;
+
+	conf_cache(DNSMASQ, 16);
+	lookup("a", "good.test", 3.0);
+	in_submit = 1;
+	q = resolver_a("good.test", never_cb, NULL);
+	in_submit = 0;
+	ck_assert_ptr_nonnull(q);
+	resolver_cancel(q);
+	run_for(0.2);
 }
 END_TEST
 
@@ -908,6 +1006,10 @@ main(void)
 	tcase_add_loop_test(tc, test_lookup, 0,
 	    sizeof(lookup_rows) / sizeof(lookup_rows[0]));
 	tcase_add_test(tc, test_mx_ties);
+	tcase_add_loop_test(tc, test_lookup_cached, 0,
+	    sizeof(lookup_rows) / sizeof(lookup_rows[0]));
+	tcase_add_test(tc, test_cache_ttl);
+	tcase_add_test(tc, test_cache_cancel);
 	tcase_add_test(tc, test_timeout_default);
 	tcase_add_test(tc, test_timeout_set);
 	tcase_add_loop_test(tc, test_broken, 0,
