@@ -370,7 +370,7 @@ resolver_cache_log(const char *when)
 
 	if (st->hits + st->misses == 0)
 		return;
-	log_info("%s: resolver cache since start: %llu of %llu lookups "
+	log_info("resolver: cache at %s: %llu of %llu lookups since the start "
 	    "answered from memory (%.1f%%), %zu answers kept in %zu bytes",
 	    when, (unsigned long long)st->hits,
 	    (unsigned long long)(st->hits + st->misses),

@@ -288,7 +288,7 @@ int
 server_reload(struct server *srv)
 {
 	struct runconf *rc;
-	char *errbuf = NULL;
+	char *errbuf = NULL, msg[512];
 	size_t errlen = 0;
 	FILE *errs;
 
@@ -320,6 +320,9 @@ server_reload(struct server *srv)
 	/* XXX the resolver servers, the dmp_table and the CBV limits and
 	 * timeouts are process-wide: sessions in progress get them from
 	 * the new config too (the rest of their config stays theirs). */
+	/* The limit was raised at start; a larger max_clients may not fit. */
+	if (startcheck_nofile(rc->conf, 1, msg, sizeof(msg)) == -1)
+		log_warn("reload: %s", msg);
 	resolver_cache_log("reload");
 	if (resolver_reconfigure(rc->conf) == 0)
 		startcheck_dns_start(srv->base, rc->conf);

@@ -32,8 +32,8 @@ def test_next_sessions_asked_of_the_cache(dns, mx):
     assert log.count(A_Q) == 1, log
     # what the postmaster reads at the end: 4 sessions x (PTR, A of the
     # PTR name, A of the HELO name) = 12 lookups, 2 of them queries
-    got = re.search(r"exit: resolver cache since start: (\d+) of (\d+) "
-                    r"lookups answered from memory \(([\d.]+)%\), (\d+) "
+    got = re.search(r"resolver: cache at exit: (\d+) of (\d+) lookups "
+                    r"since the start answered from memory \(([\d.]+)%\), (\d+) "
                     r"answers kept in (\d+) bytes", m.log())
     assert got, m.log_tail()
     assert got.group(1, 2, 3, 4) == ("10", "12", "83.3", "2"), got.group(0)
@@ -61,5 +61,5 @@ def test_reload_forgets(dns, mx):
     log = z.log()
     assert log.count(PTR_Q) == 2, log
     # before the reload: PTR and A of its name asked, the HELO's A not
-    assert "reload: resolver cache since start: 1 of 3 lookups answered " \
-        "from memory (33.3%), 2 answers kept in" in m.log(), m.log_tail()
+    assert "resolver: cache at reload: 1 of 3 lookups since the start " \
+        "answered from memory (33.3%), 2 answers kept in" in m.log(), m.log_tail()

@@ -109,6 +109,21 @@ def test_warns_when_max_clients_does_not_fit(mx):
     assert m.maildir("alice").count() == 1
 
 
+def test_reload_warns_when_max_clients_grows_past_the_limit(mx):
+    """max_clients 400 fits a hard limit of 1024 (2 x 400 + 50 + 64 =
+    914): no warning at start; a reload that raises it to 1000 says the
+    new value does not fit, and the reload still takes effect."""
+    m = mx(start=False, max_clients=400)
+    under_limit(m, 256, 1024)
+    m.start()
+    assert "needs about" not in m.log()
+    m.configure(max_clients=1000)
+    m.hup()
+    wait_until(lambda: "reload: " + WARN in m.log(), 5,
+               what="the warning at reload")
+    assert "reload: configuration" in m.log()
+
+
 def test_1000_idle_sessions(mx):
     """1000 sessions past EHLO, idle, are all held; a client meanwhile
     gets every 250 in time; the descriptors come back when they close; and
