@@ -152,7 +152,7 @@ static const struct conf_row conf_table[] = {
 	    LOCALSTATEDIR "/lib/strictmx/stats.db"),
 	LIST(resolver, CONF_T_RESOLVER, "system", 0),
 	NUM(resolver_timeout, CONF_T_DURATION, "5s", 1, MIN),
-	NUM(resolver_cache_size, CONF_T_UNSIGNED, "4096", 0, 1000000),
+	NUM(resolver_cache_size, CONF_T_UNSIGNED, "4096", 0, 100000),
 	NUM(max_message_size, CONF_T_SIZE, "50M", K, 2 * K * K * K),
 	NUM(max_recipients, CONF_T_UNSIGNED, "100", 1, 10000),
 	NUM(max_clients, CONF_T_UNSIGNED, "1000", 1, 100000),

@@ -347,12 +347,14 @@ resolver_reconfigure(const struct conf *conf)
 
 	if (resolver_cur == NULL)
 		return -1;
+	/* The new servers may answer otherwise, and a reload is how the
+	 * postmaster makes a changed record seen: start from nothing, even
+	 * if the new servers cannot be used. */
+	resolver_cache_setsize(conf != NULL ? conf->resolver_cache_size : 0);
 	if ((rc = resolver_ctx_new(conf)) == NULL)
 		return -1;
 	resolver_retire(resolver_cur);
 	resolver_cur = rc;
-	/* The new servers may answer otherwise: start from nothing. */
-	resolver_cache_setsize(conf != NULL ? conf->resolver_cache_size : 0);
 	if (conf != NULL && conf->resolver_timeout > 0)
 		resolver_set_timeout(conf->resolver_timeout);
 	return 0;
@@ -420,7 +422,10 @@ resolver_done(struct resolver_query *q, struct resolver_result *res)
 		res->status = RESOLVER_TEMPFAIL;
 		res->truncated = 1;
 	}
-	resolver_cache_put(q->type, q->qname, resolver_cache_now(), res);
+	/* A query that outlived a reload answered for the old servers. */
+	if (!q->rc->retired)
+		resolver_cache_put(q->type, q->qname, resolver_cache_now(),
+		    res);
 	if (q->in_submit) {
 		/* Never call back from inside the submit call: park the
 		 * answer and let the loop deliver it. */
@@ -663,15 +668,16 @@ resolver_query_new(enum resolver_type type, const char *qname,
 static int
 resolver_cached(struct resolver_query *q)
 {
+	static struct resolver_result hit;	/* the loop's only */
 	struct timeval tv = { 0, 0 };
-	struct resolver_result *res = xmalloc(sizeof(*res));
+	struct resolver_result *res;
 	char buf[LOG_PRINTABLE_SIZE];
 
-	if (!resolver_cache_get(q->type, q->qname, resolver_cache_now(),
-	    res)) {
-		free(res);
+	if (!resolver_cache_enabled() || !resolver_cache_get(q->type,
+	    q->qname, resolver_cache_now(), &hit))
 		return 0;
-	}
+	res = xmalloc(sizeof(*res));
+	memcpy(res, &hit, sizeof(*res));
 	if (log_verbose())
 		log_debug("resolver: %s %s: from the cache, %u s left",
 		    resolver_type_names[q->type], log_printable(buf,

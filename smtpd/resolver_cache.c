@@ -1,14 +1,17 @@
 /* resolver_cache.c - positive DNS answers kept in memory for their TTL,
  * bounded in entries, the least recently used going first.
  *
- *	resolver_cache_setsize - at most n entries (0: no cache); flushes
+ *	resolver_cache_setsize - at most n entries and n KiB (0: no cache);
+ *		flushes
+ *	resolver_cache_enabled - 1 if answers are kept
  *	resolver_cache_flush - forget every answer (reload: new servers)
  *	resolver_cache_get - the unexpired answer for (type, name) into a
  *		result; 1 hit, 0 miss
- *	resolver_cache_put - keep an OK answer for min(ttl, a day) seconds
+ *	resolver_cache_put - keep an OK answer for min(ttl, an hour) seconds
  *	resolver_cache_stats - hits, misses, entries, bytes
  *	resolver_cache_log - one log line of those, at a reload or the end
  *	resolver_cache_now - the clock the resolver passes in (monotonic s)
+ *	resolver_cache_bucket - where a name goes (for the tests)
  *
  * Why a cache in front of the local resolver the man page recommends:
  * every session asks for its client's PTR and the A records of that name,
@@ -21,7 +24,10 @@
  * entry is tens of bytes, not the kilobytes of a struct resolver_result.
  *
  * The clock is passed in so the tests can move it; expiry is checked at
- * every get, and full means the least recently used entry is dropped.
+ * every get, and full (in entries or in bytes) means the least recently
+ * used entries are dropped. Names are chosen by whoever controls a zone
+ * (HELO names, SPF macros), so the hash is seeded per process and a
+ * bucket holds at most RESOLVER_CACHE_CHAIN_MAX entries.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -55,7 +61,9 @@ TAILQ_HEAD(rcache_lru, rcache_entry);
 static struct rcache_lru rcache_lru = TAILQ_HEAD_INITIALIZER(rcache_lru);
 static struct rcache_entry **rcache_bucket;
 static size_t rcache_nbucket;		/* a power of two, or 0: off */
-static size_t rcache_max;
+static size_t rcache_max;		/* entries */
+static size_t rcache_max_bytes;
+static uint32_t rcache_seed;
 static struct resolver_cache_stats rcache_stats;
 
 uint64_t
@@ -85,11 +93,11 @@ rcache_key(const char *name, char *key)
 	return (int)len;
 }
 
-/* rcache_hash - FNV-1a of the type and the key. */
+/* rcache_hash - FNV-1a of the seed, the type and the key. */
 static uint32_t
 rcache_hash(enum resolver_type type, const char *key, size_t len)
 {
-	uint32_t h = 2166136261u ^ (uint32_t)type;
+	uint32_t h = (2166136261u ^ rcache_seed) ^ (uint32_t)type;
 	size_t i;
 
 	h *= 16777619u;
@@ -116,18 +124,22 @@ rcache_unlink(struct rcache_entry *e)
 	free(e);
 }
 
-/* rcache_find - the entry of (type, key), expired or not, or NULL. */
+/* rcache_find - the entry of (type, key), expired or not, or NULL; with
+ * chain, the length of the bucket's chain. */
 static struct rcache_entry *
 rcache_find(enum resolver_type type, const char *key, size_t keylen,
-    uint32_t hash)
+    uint32_t hash, size_t *chain)
 {
 	struct rcache_entry *e;
+	size_t n = 0;
 
 	for (e = rcache_bucket[hash & (rcache_nbucket - 1)]; e != NULL;
-	    e = e->next)
+	    e = e->next, n++)
 		if (e->hash == hash && e->type == type &&
 		    e->keylen == keylen && memcmp(e->data, key, keylen) == 0)
 			return e;
+	if (chain != NULL)
+		*chain = n;
 	return NULL;
 }
 
@@ -276,13 +288,32 @@ resolver_cache_setsize(size_t max)
 	rcache_bucket = NULL;
 	rcache_nbucket = 0;
 	rcache_max = max;
+	rcache_max_bytes = max * RESOLVER_CACHE_BYTES_PER_ENTRY;
 	if (max == 0)
 		return;
+	rcache_seed = arc4random();
 	/* About one entry per bucket when full. */
-	while (nb < max && nb < ((size_t)1 << 20))
+	while (nb < max && nb < ((size_t)1 << 17))
 		nb <<= 1;
 	rcache_bucket = xcalloc(nb, sizeof(*rcache_bucket));
 	rcache_nbucket = nb;
+}
+
+size_t
+resolver_cache_bucket(enum resolver_type type, const char *name)
+{
+	char key[SMTP_DOMAIN_MAX + 1];
+	int len;
+
+	if (rcache_nbucket == 0 || (len = rcache_key(name, key)) < 0)
+		return 0;
+	return rcache_hash(type, key, (size_t)len) & (rcache_nbucket - 1);
+}
+
+int
+resolver_cache_enabled(void)
+{
+	return rcache_nbucket > 0;
 }
 
 int
@@ -296,7 +327,7 @@ resolver_cache_get(enum resolver_type type, const char *name, uint64_t now,
 	if (rcache_nbucket == 0 || (len = rcache_key(name, key)) < 0)
 		return 0;
 	e = rcache_find(type, key, (size_t)len, rcache_hash(type, key,
-	    (size_t)len));
+	    (size_t)len), NULL);
 	if (e != NULL && (e->expires <= now || rcache_unpack(e, res) < 0)) {
 		rcache_unlink(e);
 		e = NULL;
@@ -320,10 +351,12 @@ resolver_cache_put(enum resolver_type type, const char *name, uint64_t now,
 	struct rcache_entry *e;
 	uint32_t hash;
 	unsigned ttl = res->ttl;
-	size_t len;
+	size_t len, size, chain = 0;
 	int klen;
 
-	/* RFC 2181 §8: a TTL with the top bit set means zero. */
+	/* RFC 2181 §8: a TTL with the top bit set means zero. udns gives
+	 * the smallest of the set compared as unsigned, so such a TTL mixed
+	 * with a sane one gets the sane one: harmless, an hour at most. */
 	if (ttl > 0x7fffffffu)
 		ttl = 0;
 	if (ttl > RESOLVER_CACHE_TTL_MAX)
@@ -333,12 +366,17 @@ resolver_cache_put(enum resolver_type type, const char *name, uint64_t now,
 	    (klen = rcache_key(name, key)) < 0)
 		return;
 	hash = rcache_hash(type, key, (size_t)klen);
-	if ((e = rcache_find(type, key, (size_t)klen, hash)) != NULL)
+	if ((e = rcache_find(type, key, (size_t)klen, hash, &chain)) != NULL)
 		rcache_unlink(e);
-	while (rcache_stats.entries >= rcache_max)
-		rcache_unlink(TAILQ_LAST(&rcache_lru, rcache_lru));
+	else if (chain >= RESOLVER_CACHE_CHAIN_MAX)
+		return;
 	len = rcache_pack(type, res, NULL);
-	e = xmalloc(sizeof(*e) + (size_t)klen + 1 + len);
+	if ((size = sizeof(*e) + (size_t)klen + 1 + len) > rcache_max_bytes)
+		return;
+	while (rcache_stats.entries > 0 && (rcache_stats.entries >=
+	    rcache_max || rcache_stats.bytes + size > rcache_max_bytes))
+		rcache_unlink(TAILQ_LAST(&rcache_lru, rcache_lru));
+	e = xmalloc(size);
 	e->hash = hash;
 	e->type = type;
 	e->expires = now + ttl;
@@ -351,7 +389,7 @@ resolver_cache_put(enum resolver_type type, const char *name, uint64_t now,
 	rcache_bucket[hash & (rcache_nbucket - 1)] = e;
 	TAILQ_INSERT_HEAD(&rcache_lru, e, lru);
 	rcache_stats.entries++;
-	rcache_stats.bytes += sizeof(*e) + (size_t)klen + 1 + len;
+	rcache_stats.bytes += size;
 }
 
 void

@@ -317,13 +317,13 @@ server_reload(struct server *srv)
 	    rc->conf->nlisten * sizeof(*rc->conf->listen)) != 0)
 		log_warn("reload: listen addresses changed; a restart is "
 		    "needed for that (privileges are dropped)");
-	/* XXX the resolver servers, the dmp_table and the CBV limits and
-	 * timeouts are process-wide: sessions in progress get them from
-	 * the new config too (the rest of their config stays theirs). */
 	/* The limit was raised at start; a larger max_clients may not fit. */
 	if (startcheck_nofile(rc->conf, 1, msg, sizeof(msg)) == -1)
 		log_warn("reload: %s", msg);
 	resolver_cache_log("reload");
+	/* XXX the resolver servers, the dmp_table and the CBV limits and
+	 * timeouts are process-wide: sessions in progress get them from
+	 * the new config too (the rest of their config stays theirs). */
 	if (resolver_reconfigure(rc->conf) == 0)
 		startcheck_dns_start(srv->base, rc->conf);
 	sender_reconfigure(rc->conf);

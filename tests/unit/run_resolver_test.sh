@@ -12,8 +12,9 @@
 #     test zone below;
 #   a python3 UDP server on 127.0.0.2:53 that never answers, and on
 #     127.0.0.3:53 one that answers with a truncated (TC) reply, a garbled
-#     one, one with a wrong query id, or SERVFAIL, for ttl1.test and
-#     ttl0.test an A record of TTL 1 or 0 that counts the queries, and for
+#     one, one with a wrong query id, or SERVFAIL, for ttl1.test,
+#     ttl0.test and slow.test (0.5 s late) an A record of TTL 1, 0 or 60
+#     that counts the queries, and for
 #     edns.test a TXT
 #     record naming the EDNS0 UDP size of the query ("udpsize=N", or
 #     "no-opt" when it carried no OPT record).
@@ -78,7 +79,7 @@ dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
 dm_pid=$!
 
 python3 - <<'EOF' &
-import select, socket, struct
+import select, socket, struct, time
 
 def server(ip):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -114,14 +115,18 @@ while True:
             txt = ("udpsize=%d" % opt if opt is not None else
                    "no-opt").encode()
             extra += struct.pack(">HB", len(txt) + 1, len(txt)) + txt
-        elif name in ("ttl1.test", "ttl0.test"):
-            # A, TTL 1 or 0: 127.0.1.N or 127.0.2.N for the Nth query
-            # of the name, so the test sees which answers it asked for.
+        elif name in ("ttl1.test", "ttl0.test", "slow.test"):
+            # A, TTL 1, 0 or 60: 127.0.1.N, 127.0.2.N or 127.0.3.N for
+            # the Nth query of the name, so the test sees which answers
+            # it asked for; slow.test answers after 0.5 s.
             seen[name] = seen.get(name, 0) + 1
-            ttl = 1 if name == "ttl1.test" else 0
+            ttl, net = {"ttl1.test": (1, 1), "ttl0.test": (0, 2),
+                        "slow.test": (60, 3)}[name]
+            if name == "slow.test":
+                time.sleep(0.5)
             flags, an = 0x8580, 1
             extra = (b"\xc0\x0c\x00\x01\x00\x01" + struct.pack(">IH", ttl, 4)
-                     + bytes([127, 0, 2 - ttl, seen[name] % 256]))
+                     + bytes([127, 0, net, seen[name] % 256]))
         elif name == "tc.test":         # QR AA TC RD RA, no answer
             flags, an, extra = 0x8780, 0, b""
         elif name == "garbled.test":    # one answer, cut short

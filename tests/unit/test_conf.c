@@ -264,9 +264,9 @@ static const struct {
 	{ BASE "client_ipv6_prefix 129\n",
 	    "FILE:4: value \"129\" of client_ipv6_prefix out of range: must "
 	    "be between 32 and 128\n" },
-	{ BASE "resolver_cache_size 1000001\n",
-	    "FILE:4: value \"1000001\" of resolver_cache_size out of range: "
-	    "must be between 0 and 1000000\n" },
+	{ BASE "resolver_cache_size 100001\n",
+	    "FILE:4: value \"100001\" of resolver_cache_size out of range: "
+	    "must be between 0 and 100000\n" },
 	{ BASE "resolver_timeout 2m\n",
 	    "FILE:4: value \"2m\" of resolver_timeout out of range: must be "
 	    "between 1s and 1m\n" },

@@ -344,6 +344,33 @@ START_TEST(test_cache_ttl)
 }
 END_TEST
 
+/* An answer that comes after a reload, to a query sent before it, is for
+ * the old servers: delivered, not kept. A truncated one is never kept. */
+START_TEST(test_cache_reload_inflight)
+{
+	struct resolver_query *q;
+	struct resolver_cache_stats st;
+
+	conf_cache(BROKEN, 16);
+	in_submit = 1;
+	q = resolver_a("slow.test", keep_cb, NULL);
+	in_submit = 0;
+	ck_assert_ptr_nonnull(q);
+	run_for(0.1);				/* sent, not answered */
+	conf_cache(BROKEN, 16);			/* the reload */
+	ck_assert(run_until(&ncb, 1, 3.0));
+	ck_assert_uint_eq(a_last(), 1);
+	lookup("a", "slow.test", 3.0);
+	ck_assert_uint_eq(a_last(), 2);		/* asked again, */
+	lookup("a", "slow.test", 3.0);
+	ck_assert_uint_eq(a_last(), 2);		/* now kept */
+	lookup("a", "tc.test", 3.0);
+	ck_assert_int_eq(last.status, RESOLVER_TEMPFAIL);
+	resolver_cache_stats(&st);
+	ck_assert_uint_eq(st.entries, 1);
+}
+END_TEST
+
 /* A cached answer is still cancellable: its callback never runs. */
 START_TEST(test_cache_cancel)
 {
@@ -1009,6 +1036,7 @@ main(void)
 	tcase_add_loop_test(tc, test_lookup_cached, 0,
 	    sizeof(lookup_rows) / sizeof(lookup_rows[0]));
 	tcase_add_test(tc, test_cache_ttl);
+	tcase_add_test(tc, test_cache_reload_inflight);
 	tcase_add_test(tc, test_cache_cancel);
 	tcase_add_test(tc, test_timeout_default);
 	tcase_add_test(tc, test_timeout_set);

@@ -146,6 +146,7 @@ START_TEST(test_largest)
 {
 	size_t i;
 
+	resolver_cache_setsize(64);		/* 64 KiB: room for it */
 	in.n = RESOLVER_MAX_RR;
 	for (i = 0; i < in.n; i++) {
 		memset(in.name[i], 'a' + (int)(i % 26), SMTP_DOMAIN_MAX);
@@ -199,7 +200,7 @@ START_TEST(test_ttl_bounds)
 	resolver_cache_put(RESOLVER_T_A, "neg.example", 100, &in);
 	resolver_cache_stats(&st);
 	ck_assert_uint_eq(st.entries, 0);
-	in.ttl = 7 * 86400;		/* kept a day at most */
+	in.ttl = 7 * 86400;		/* kept an hour at most */
 	resolver_cache_put(RESOLVER_T_A, "week.example", 100, &in);
 	ck_assert_int_eq(resolver_cache_get(RESOLVER_T_A, "week.example",
 	    100 + RESOLVER_CACHE_TTL_MAX - 1, &out), 1);
@@ -277,6 +278,78 @@ START_TEST(test_lru)
 }
 END_TEST
 
+/* The bytes bound: 8 entries may take 8 KiB; answers of 32 names of 253
+ * octets (~8 KiB each) push each other out, and one that alone is over
+ * the bound is not kept. */
+START_TEST(test_bytes)
+{
+	struct resolver_cache_stats st;
+	size_t i;
+
+	in.n = RESOLVER_MAX_RR;
+	for (i = 0; i < in.n; i++) {
+		memset(in.name[i], 'a', 253);
+		in.name[i][253] = '\0';
+	}
+	resolver_cache_put(RESOLVER_T_PTR, "192.0.2.1", 1, &in);
+	resolver_cache_stats(&st);
+	ck_assert_uint_eq(st.entries, 0);	/* 8 KiB + header > 8 KiB */
+	in.n = 4;				/* ~1100 bytes */
+	for (i = 0; i < 12; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "192.0.2.%zu", i);
+		resolver_cache_put(RESOLVER_T_PTR, name, 1, &in);
+		resolver_cache_stats(&st);
+		ck_assert_uint_le(st.bytes, 8 * RESOLVER_CACHE_BYTES_PER_ENTRY);
+	}
+	ck_assert_uint_lt(st.entries, 8);	/* the bytes bound came first */
+	ck_assert_uint_gt(st.entries, 5);
+	ck_assert_int_eq(resolver_cache_get(RESOLVER_T_PTR, "192.0.2.11", 1,
+	    &out), 1);
+	ck_assert_int_eq(resolver_cache_get(RESOLVER_T_PTR, "192.0.2.0", 1,
+	    &out), 0);
+}
+END_TEST
+
+/* Names that hash into one bucket (as names chosen by whoever controls a
+ * zone could): at most RESOLVER_CACHE_CHAIN_MAX of them are kept, the
+ * rest are asked again each time, and the kept ones are still found. */
+START_TEST(test_chain_bound)
+{
+	struct resolver_cache_stats st;
+	char name[32];
+	int i, kept = 0, found = 0;
+
+	resolver_cache_setsize(64);		/* 64 buckets */
+	add_a("192.0.2.1");
+	for (i = 0; kept < 20 && i < 100000; i++) {
+		snprintf(name, sizeof(name), "n%d.example", i);
+		if (resolver_cache_bucket(RESOLVER_T_A, name) != 5)
+			continue;
+		resolver_cache_put(RESOLVER_T_A, name, 1, &in);
+		kept++;
+	}
+	ck_assert_int_eq(kept, 20);
+	resolver_cache_stats(&st);
+	ck_assert_uint_eq(st.entries, RESOLVER_CACHE_CHAIN_MAX);
+	for (i = 0; i < 100000; i++) {
+		snprintf(name, sizeof(name), "n%d.example", i);
+		if (resolver_cache_bucket(RESOLVER_T_A, name) == 5)
+			found += resolver_cache_get(RESOLVER_T_A, name, 1, &out);
+	}
+	ck_assert_int_eq(found, RESOLVER_CACHE_CHAIN_MAX);
+	/* other buckets still take answers */
+	for (i = 0; i < 100000; i++) {
+		snprintf(name, sizeof(name), "n%d.example", i);
+		if (resolver_cache_bucket(RESOLVER_T_A, name) != 5)
+			break;
+	}
+	resolver_cache_put(RESOLVER_T_A, name, 1, &in);
+	ck_assert_int_eq(resolver_cache_get(RESOLVER_T_A, name, 1, &out), 1);
+}
+END_TEST
+
 /* DNS names are case-insensitive and "x." is "x"; nothing else matches. */
 START_TEST(test_key)
 {
@@ -335,6 +408,8 @@ main(void)
 	tcase_add_test(tc, test_ttl_bounds);
 	tcase_add_test(tc, test_not_kept);
 	tcase_add_test(tc, test_lru);
+	tcase_add_test(tc, test_bytes);
+	tcase_add_test(tc, test_chain_bound);
 	tcase_add_test(tc, test_key);
 	tcase_add_test(tc, test_off);
 	suite_add_tcase(s, tc);
