@@ -668,16 +668,18 @@ resolver_query_new(enum resolver_type type, const char *qname,
 static int
 resolver_cached(struct resolver_query *q)
 {
-	static struct resolver_result hit;	/* the loop's only */
 	struct timeval tv = { 0, 0 };
 	struct resolver_result *res;
 	char buf[LOG_PRINTABLE_SIZE];
 
-	if (!resolver_cache_enabled() || !resolver_cache_get(q->type,
-	    q->qname, resolver_cache_now(), &hit))
+	if (!resolver_cache_enabled())
 		return 0;
-	res = xmalloc(sizeof(*res));
-	memcpy(res, &hit, sizeof(*res));
+	res = xmalloc(sizeof(*res));	/* not cleared: see rcache_unpack */
+	if (!resolver_cache_get(q->type, q->qname, resolver_cache_now(),
+	    res)) {
+		free(res);
+		return 0;
+	}
 	if (log_verbose())
 		log_debug("resolver: %s %s: from the cache, %u s left",
 		    resolver_type_names[q->type], log_printable(buf,

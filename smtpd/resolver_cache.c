@@ -195,16 +195,18 @@ rcache_pack(enum resolver_type type, const struct resolver_result *res,
 	return len;
 }
 
-/* rcache_unpack - e's records into res (zeroed first); -1 if they do not
- * fit, which only a bug could cause. */
+/* rcache_unpack - e's records into res; -1 if they do not fit, which only
+ * a bug could cause. Only the fields and the records an answer has are
+ * written: a result is 22 KB, and a hit should not cost clearing it. */
 static int
 rcache_unpack(const struct rcache_entry *e, struct resolver_result *res)
 {
 	const char *p = e->data + e->keylen + 1, *end = p + e->len;
 	size_t i, len, used = 0;
 
-	memset(res, 0, sizeof(*res));
 	res->status = RESOLVER_OK;
+	res->truncated = 0;
+	res->n = 0;
 	for (i = 0; i < e->n && i < RESOLVER_MAX_RR; i++) {
 		switch (e->type) {
 		case RESOLVER_T_A: {
@@ -212,6 +214,7 @@ rcache_unpack(const struct rcache_entry *e, struct resolver_result *res)
 
 			if ((size_t)(end - p) < sizeof(sin->sin_addr))
 				return -1;
+			memset(&res->addr[i], 0, sizeof(res->addr[i]));
 			sin->sin_family = AF_INET;
 			memcpy(&sin->sin_addr, p, sizeof(sin->sin_addr));
 			p += sizeof(sin->sin_addr);
@@ -222,6 +225,7 @@ rcache_unpack(const struct rcache_entry *e, struct resolver_result *res)
 
 			if ((size_t)(end - p) < sizeof(sin6->sin6_addr))
 				return -1;
+			memset(&res->addr[i], 0, sizeof(res->addr[i]));
 			sin6->sin6_family = AF_INET6;
 			memcpy(&sin6->sin6_addr, p, sizeof(sin6->sin6_addr));
 			p += sizeof(sin6->sin6_addr);

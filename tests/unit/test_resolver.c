@@ -280,7 +280,9 @@ START_TEST(test_lookup_cached)
 {
 	struct resolver_cache_stats before, after;
 	static struct resolver_result first;
+	const char *t = lookup_rows[_i].type;
 	char got[1024];
+	size_t i;
 	int kept = lookup_rows[_i].status == RESOLVER_OK;
 
 	conf_cache(DNSMASQ, 64);
@@ -294,11 +296,27 @@ START_TEST(test_lookup_cached)
 	ck_assert_uint_eq(after.misses - before.misses, kept ? 0 : 1);
 	ck_assert_int_eq(last.status, lookup_rows[_i].status);
 	result_text(lookup_rows[_i].type, got, sizeof(got));
+	ck_assert_str_eq(got, lookup_rows[_i].want);
 	ck_assert_uint_eq(last.n, first.n);
-	ck_assert_mem_eq(last.addr, first.addr, sizeof(last.addr));
-	ck_assert_mem_eq(last.name, first.name, sizeof(last.name));
-	ck_assert_mem_eq(last.mx, first.mx, sizeof(last.mx));
-	ck_assert_mem_eq(last.txt, first.txt, sizeof(last.txt));
+	/* the records of the answer's type, nothing past n: that is all
+	 * the resolver's contract promises, and all a hit writes */
+	for (i = 0; i < last.n; i++) {
+		if (t[0] == 'a')
+			ck_assert_mem_eq(&last.addr[i], &first.addr[i],
+			    sizeof(last.addr[i]));
+		else if (t[0] == 'p')
+			ck_assert_str_eq(last.name[i], first.name[i]);
+		else if (t[0] == 'm') {
+			ck_assert_uint_eq(last.mx[i].pref, first.mx[i].pref);
+			ck_assert_str_eq(last.mx[i].name, first.mx[i].name);
+		} else {
+			ck_assert_uint_eq(last.txt_len[i], first.txt_len[i]);
+			ck_assert_mem_eq(last.txt + last.txt_off[i],
+			    first.txt + first.txt_off[i],
+			    first.txt_len[i] + 1);
+		}
+	}
+	ck_assert_int_eq(last.truncated, 0);
 	if (kept)
 		ck_assert_uint_le(last.ttl, 60);
 }
