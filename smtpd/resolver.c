@@ -498,21 +498,12 @@ resolver_result_end(struct resolver_result *res)
 }
 
 /* resolver_copy_name - a domain name from udns: lower case, without the
- * root dot ("." itself becomes ""); -1 when it does not fit. */
+ * root dot ("." itself becomes ""); -1 when it does not fit. The cache
+ * keys names the same way. */
 static int
 resolver_copy_name(char *dst, const char *src)
 {
-	size_t i, len = strlen(src);
-
-	if (len > 0 && src[len - 1] == '.')
-		len--;
-	if (len > SMTP_DOMAIN_MAX)
-		return -1;
-	for (i = 0; i < len; i++)
-		dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ?
-		    (char)(src[i] - 'A' + 'a') : src[i];
-	dst[len] = '\0';
-	return 0;
+	return resolver_name_lower(src, dst) < 0 ? -1 : 0;
 }
 
 static void

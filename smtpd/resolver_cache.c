@@ -12,6 +12,7 @@
  *	resolver_cache_log - one log line of those, at a reload or the end
  *	resolver_cache_now - the clock the resolver passes in (monotonic s)
  *	resolver_cache_bucket - where a name goes (for the tests)
+ *	resolver_name_lower - a name as the resolver hands it on and keys it
  *
  * Why a cache in front of the local resolver the man page recommends:
  * every session asks for its client's PTR and the A records of that name,
@@ -75,10 +76,11 @@ resolver_cache_now(void)
 	return (uint64_t)ts.tv_sec;
 }
 
-/* rcache_key - name in lower case without a final dot into key (one more
- * octet than SMTP_DOMAIN_MAX); its length, or -1 if too long. */
-static int
-rcache_key(const char *name, char *key)
+/* resolver_name_lower - name in lower case without a final dot into out
+ * (SMTP_DOMAIN_MAX + 1 octets): the form the resolver hands names on in,
+ * and the cache's key; its length, or -1 if too long. */
+int
+resolver_name_lower(const char *name, char *out)
 {
 	size_t i, len = strlen(name);
 
@@ -87,9 +89,9 @@ rcache_key(const char *name, char *key)
 	if (len > SMTP_DOMAIN_MAX)
 		return -1;
 	for (i = 0; i < len; i++)
-		key[i] = (name[i] >= 'A' && name[i] <= 'Z') ?
+		out[i] = (name[i] >= 'A' && name[i] <= 'Z') ?
 		    (char)(name[i] - 'A' + 'a') : name[i];
-	key[len] = '\0';
+	out[len] = '\0';
 	return (int)len;
 }
 
@@ -309,7 +311,7 @@ resolver_cache_bucket(enum resolver_type type, const char *name)
 	char key[SMTP_DOMAIN_MAX + 1];
 	int len;
 
-	if (rcache_nbucket == 0 || (len = rcache_key(name, key)) < 0)
+	if (rcache_nbucket == 0 || (len = resolver_name_lower(name, key)) < 0)
 		return 0;
 	return rcache_hash(type, key, (size_t)len) & (rcache_nbucket - 1);
 }
@@ -328,7 +330,7 @@ resolver_cache_get(enum resolver_type type, const char *name, uint64_t now,
 	struct rcache_entry *e;
 	int len;
 
-	if (rcache_nbucket == 0 || (len = rcache_key(name, key)) < 0)
+	if (rcache_nbucket == 0 || (len = resolver_name_lower(name, key)) < 0)
 		return 0;
 	e = rcache_find(type, key, (size_t)len, rcache_hash(type, key,
 	    (size_t)len), NULL);
@@ -367,7 +369,7 @@ resolver_cache_put(enum resolver_type type, const char *name, uint64_t now,
 		ttl = RESOLVER_CACHE_TTL_MAX;
 	if (rcache_nbucket == 0 || res->status != RESOLVER_OK ||
 	    res->n == 0 || res->truncated || ttl == 0 ||
-	    (klen = rcache_key(name, key)) < 0)
+	    (klen = resolver_name_lower(name, key)) < 0)
 		return;
 	hash = rcache_hash(type, key, (size_t)klen);
 	if ((e = rcache_find(type, key, (size_t)klen, hash, &chain)) != NULL)

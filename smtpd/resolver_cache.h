@@ -49,6 +49,7 @@ void	resolver_cache_put(enum resolver_type, const char *, uint64_t,
 void	resolver_cache_stats(struct resolver_cache_stats *);
 void	resolver_cache_log(const char *);
 uint64_t resolver_cache_now(void);
+int	resolver_name_lower(const char *, char *);
 size_t	resolver_cache_bucket(enum resolver_type, const char *);	/* tests */
 
 #endif
