@@ -39,6 +39,10 @@
 #                 smx-spf a second policies-off instance (tests the script
 #                 on a daemon without SPF)
 #   BENCH_KEEP=1  keep the temp dir (logs, databases, messages)
+#   BENCH_PERF=SERVER[,SERVER...]  perf record -g those servers' daemons
+#                 during each of their measured trials and print the share
+#                 of each object and the top symbols after each
+#                 (perf costs CPU: not for the figures of the same run)
 #
 # The ceiling ("ceiling-N", N = 1, 10, 20): trial.py ceiling, N forked
 # processes looping on open tmp/NAME O_EXCL, write 4 KiB, fsync, close,
@@ -316,7 +320,11 @@ printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$D/resolv.conf"
 sed 's/^hosts:.*/hosts: dns/' /etc/nsswitch.conf >"$D/nsswitch.conf"
 mount --bind "$D/resolv.conf" /etc/resolv.conf || die "cannot bind resolv.conf"
 mount --bind "$D/nsswitch.conf" /etc/nsswitch.conf || die "cannot bind nsswitch.conf"
-dnsmasq --no-resolv --no-hosts --no-daemon --port=53 \
+# --local-ttl=300: the records carry a TTL of 5 minutes, as real ones do
+# (dnsmasq's default for its own records is 0, which tells every cache to
+# keep nothing). strictmxd keeps them in its resolver cache; Postfix asks
+# libc, which keeps nothing, and smx-base predates the cache.
+dnsmasq --no-resolv --no-hosts --no-daemon --port=53 --local-ttl=300 \
 	--listen-address=127.0.0.1 --bind-interfaces --user=root --group=root \
 	--pid-file= --local=/example/ --local=/in-addr.arpa/ \
 	--host-record=client.example,127.0.0.1 "${spf_dns[@]}" "${auth_dns[@]}" \
@@ -562,6 +570,15 @@ trial() {
 	esac
 	clear_maildirs "$mail"
 	sync
+	local perf_pid=
+	case ",${BENCH_PERF:-},:$rep" in
+	*",$server,"*:0) ;;	# the warm-up
+	*",$server,"*)
+		perf record -q -g -o "$D/perf.$server.$load.$rep.data" -p "$root" \
+			>/dev/null 2>&1 &
+		perf_pid=$!
+		sleep 0.5 ;;
+	esac
 	"$PYTHON" "$here/trial.py" run --server "$server" --load "$load" \
 		--rep "$rep" --root "$root" --maildirs "$mail" \
 		--msgs "$msgs" --expect $((msgs * rcpts)) \
@@ -571,6 +588,15 @@ trial() {
 		-f "$from" -t user@bench.example \
 		"127.0.0.1:$port" ||
 		say "   (trial failed; $server log: $(tail -2 "$log" | tr '\n' ' '))"
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid"
+		wait "$perf_pid"
+		say "perf $server $load rep $rep: CPU share of each object, then the top symbols (self)"
+		perf report -q -g none -i "$D/perf.$server.$load.$rep.data" --no-children \
+			--sort dso 2>/dev/null | grep -v '^$' | head -8
+		perf report -q -g none -i "$D/perf.$server.$load.$rep.data" --no-children \
+			--sort dso,symbol 2>/dev/null | grep -v '^$' | head -25
+	fi
 	clear_maildirs "$mail"	# 100 KiB x 5 recipients: do not keep it
 }
 

@@ -63,7 +63,9 @@ trap cleanup EXIT
 ip link set lo up
 printf 'nameserver 127.0.0.1\n' >"$D/resolv.conf"
 mount --bind "$D/resolv.conf" /etc/resolv.conf
+# TTL 300 as in bench.sh; PROFILE_DNS_TTL=0 makes every lookup a query.
 dnsmasq --no-resolv --no-hosts --no-daemon --port=53 \
+	--local-ttl="${PROFILE_DNS_TTL:-300}" \
 	--listen-address=127.0.0.1 --bind-interfaces --user=root --group=root \
 	--pid-file= --local=/example/ --local=/in-addr.arpa/ \
 	--host-record=client.example,127.0.0.1 >"$D/dnsmasq.log" 2>&1 &
