@@ -9,12 +9,14 @@ top=$(pwd)
 start=$(date +%s)
 bash tests/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 status=0 broken=0
-# Under the sanitizers: the end-to-end suite (the daemon as it runs) and
-# the unit tests of the modules that parse untrusted bytes.
+# Under the sanitizers: the end-to-end suite (the daemon as it runs), the
+# unit tests of the modules that parse untrusted bytes, and the resolver
+# with its cache, which packs and unpacks what DNS servers send.
 ASAN_TESTS="tests/unit/test_data tests/unit/test_addr tests/unit/test_maildir
 tests/unit/test_helo tests/unit/test_sender tests/unit/test_idna
 tests/unit/test_authres tests/unit/test_spf tests/unit/test_msghdr tests/unit/test_dkim
 tests/unit/test_dmarc tests/unit/run_dmarc_test.sh
+tests/unit/test_resolver_cache tests/unit/run_resolver_test.sh
 tests/e2e/run.sh"
 
 autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
