@@ -1,5 +1,5 @@
 /* resolver_cache.c - positive DNS answers kept in memory for their TTL,
- * bounded in entries, the least recently used going first.
+ * bounded in entries and bytes, the least recently used going first.
  *
  *	resolver_cache_setsize - at most n entries and n KiB (0: no cache);
  *		flushes
@@ -22,7 +22,7 @@
  * here is a hash lookup. Only answers with records are kept: no negative
  * answer (udns hands over no SOA, so RFC 2308's negative TTL is unknown)
  * and never a failure. Answers are packed to their used bytes, so an
- * entry is tens of bytes, not the kilobytes of a struct resolver_result.
+ * entry is a hundred bytes or so, not the 22 KB of a resolver_result.
  *
  * The clock is passed in so the tests can move it; expiry is checked at
  * every get, and full (in entries or in bytes) means the least recently
