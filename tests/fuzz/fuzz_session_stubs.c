@@ -7,7 +7,8 @@
  *	    callback runs on the loop, never from the submit call
  *	fuzz_stub_open_msgs - maildir messages neither aborted nor freed
  *	fuzz_stub_committed - 1 when the message ID was committed successfully
- *	resolver_*, maildir_*, stats_*, cbv_*, startcheck_dns_start - the
+ *	resolver_*, maildir_*, stats_*, cbv_*, startcheck_dns_start,
+ *	    startcheck_nofile, resolver_cache_log - the
  *	    contracts of resolver.h, maildir.h, stats.h and cbv.h, checked
  *	    with assert() where a caller could break them
  *	openlog, syslog - swallow the daemon's log lines (FUZZ_SESSION_LOG=1
@@ -39,6 +40,7 @@
 #include "cbv.h"
 #include "cbv_rate.h"
 #include "conf.h"
+#include "resolver_cache.h"
 #include "startcheck.h"
 #include "fuzz_session.h"
 
@@ -575,6 +577,22 @@ void
 startcheck_dns_start(struct event_base *base, const struct conf *conf)
 {
 	(void)base, (void)conf;
+}
+
+int
+startcheck_nofile(const struct conf *conf, int raise, char *msg,
+    size_t msglen)
+{
+	(void)conf, (void)raise, (void)msg, (void)msglen;
+	return 0;
+}
+
+/* ---- resolver_cache.h: the stand-in resolver keeps nothing ----------- */
+
+void
+resolver_cache_log(const char *when)
+{
+	(void)when;
 }
 
 /* ---- cbv.h: the probe's outcome by the local part's first word, or the

@@ -55,6 +55,7 @@ sources() {
 		$src/xmalloc.c $src/addr.c $src/idna.c" ;;
 	cbv_reply) echo "$src/cbv_smtp.c $src/cbv.c $src/cbv_guard.c \
 		$src/cbv_rate.c $src/resolver.c $src/resolver_addr.c \
+		$src/resolver_cache.c \
 		$src/log.c $src/xmalloc.c $src/conf.c $src/conf_value.c \
 		$src/cidr.c $src/addr.c $src/idna.c" ;;
 	spf) echo "$src/spf_record.c $src/spf_macro.c $src/xmalloc.c \
