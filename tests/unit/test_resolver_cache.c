@@ -17,14 +17,21 @@
 
 static struct resolver_result in, out;
 
+/* answer - start a new OK answer of no record in `in`. */
+static void
+answer(unsigned ttl)
+{
+	memset(&in, 0, sizeof(in));
+	in.status = RESOLVER_OK;
+	in.ttl = ttl;
+}
+
 static void
 setup(void)
 {
 	resolver_cache_setsize(8);
-	memset(&in, 0, sizeof(in));
+	answer(300);
 	memset(&out, 0, sizeof(out));
-	in.status = RESOLVER_OK;
-	in.ttl = 300;
 }
 
 static void
@@ -76,9 +83,7 @@ START_TEST(test_types)
 	ck_assert_int_eq(resolver_cache_get(RESOLVER_T_AAAA, "mx.example",
 	    1010, &out), 0);
 
-	memset(&in, 0, sizeof(in));
-	in.status = RESOLVER_OK;
-	in.ttl = 60;
+	answer(60);
 	in.n = 1;
 	sin6 = (void *)&in.addr[0];
 	sin6->sin6_family = AF_INET6;
@@ -90,9 +95,7 @@ START_TEST(test_types)
 	ck_assert_mem_eq(&((struct sockaddr_in6 *)&out.addr[0])->sin6_addr,
 	    &sin6->sin6_addr, 16);
 
-	memset(&in, 0, sizeof(in));
-	in.status = RESOLVER_OK;
-	in.ttl = 60;
+	answer(60);
 	in.n = 2;
 	strcpy(in.name[0], "a.example");
 	strcpy(in.name[1], "");		/* odd, but kept as it came */
@@ -103,9 +106,7 @@ START_TEST(test_types)
 	ck_assert_str_eq(out.name[0], "a.example");
 	ck_assert_str_eq(out.name[1], "");
 
-	memset(&in, 0, sizeof(in));
-	in.status = RESOLVER_OK;
-	in.ttl = 60;
+	answer(60);
 	in.n = 3;
 	in.mx[0].pref = 0;
 	strcpy(in.mx[0].name, "");	/* a null MX */
@@ -123,9 +124,7 @@ START_TEST(test_types)
 	}
 
 	/* TXT: NUL octets inside a record survive, lengths say the rest. */
-	memset(&in, 0, sizeof(in));
-	in.status = RESOLVER_OK;
-	in.ttl = 60;
+	answer(60);
 	add_txt("v=spf1 -all", 11);
 	add_txt("a\0b", 3);
 	add_txt("", 0);
@@ -159,9 +158,7 @@ START_TEST(test_largest)
 	for (i = 0; i < in.n; i++)
 		ck_assert_str_eq(out.name[i], in.name[i]);
 
-	memset(&in, 0, sizeof(in));
-	in.status = RESOLVER_OK;
-	in.ttl = 60;
+	answer(60);
 	memset(in.txt, 'x', sizeof(in.txt) - 1);
 	in.txt_len[0] = sizeof(in.txt) - 1;
 	in.n = 1;
@@ -312,6 +309,14 @@ START_TEST(test_bytes)
 }
 END_TEST
 
+/* bucket_name - the name of index i, "nI.example", into buf; its bucket. */
+static size_t
+bucket_name(int i, char *buf, size_t len)
+{
+	snprintf(buf, len, "n%d.example", i);
+	return resolver_cache_bucket(RESOLVER_T_A, buf);
+}
+
 /* Names that hash into one bucket (as names chosen by whoever controls a
  * zone could): at most RESOLVER_CACHE_CHAIN_MAX of them are kept, the
  * rest are asked again each time, and the kept ones are still found. */
@@ -324,8 +329,7 @@ START_TEST(test_chain_bound)
 	resolver_cache_setsize(64);		/* 64 buckets */
 	add_a("192.0.2.1");
 	for (i = 0; kept < 20 && i < 100000; i++) {
-		snprintf(name, sizeof(name), "n%d.example", i);
-		if (resolver_cache_bucket(RESOLVER_T_A, name) != 5)
+		if (bucket_name(i, name, sizeof(name)) != 5)
 			continue;
 		resolver_cache_put(RESOLVER_T_A, name, 1, &in);
 		kept++;
@@ -333,18 +337,13 @@ START_TEST(test_chain_bound)
 	ck_assert_int_eq(kept, 20);
 	resolver_cache_stats(&st);
 	ck_assert_uint_eq(st.entries, RESOLVER_CACHE_CHAIN_MAX);
-	for (i = 0; i < 100000; i++) {
-		snprintf(name, sizeof(name), "n%d.example", i);
-		if (resolver_cache_bucket(RESOLVER_T_A, name) == 5)
+	for (i = 0; i < 100000; i++)
+		if (bucket_name(i, name, sizeof(name)) == 5)
 			found += resolver_cache_get(RESOLVER_T_A, name, 1, &out);
-	}
 	ck_assert_int_eq(found, RESOLVER_CACHE_CHAIN_MAX);
 	/* other buckets still take answers */
-	for (i = 0; i < 100000; i++) {
-		snprintf(name, sizeof(name), "n%d.example", i);
-		if (resolver_cache_bucket(RESOLVER_T_A, name) != 5)
-			break;
-	}
+	for (i = 0; bucket_name(i, name, sizeof(name)) == 5; i++)
+		;
 	resolver_cache_put(RESOLVER_T_A, name, 1, &in);
 	ck_assert_int_eq(resolver_cache_get(RESOLVER_T_A, name, 1, &out), 1);
 }
